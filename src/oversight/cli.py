@@ -1,0 +1,123 @@
+"""The ``oversight`` command line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oversight.core.errors import OversightError
+
+app = typer.Typer(
+    help="oversight: AI-assisted evaluation (critiques, debate, recursive reward modeling) "
+    "and the measurements that tell whether it works.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=120)  # the summary table needs about 110 columns
+
+SUMMARY_ARMS = (
+    "unassisted_random",
+    "unassisted_informed",
+    "assisted_random",
+    "assisted_guided",
+    "assisted_guided_noisy",
+    "assisted_learned",
+    "assisted_pointer_random",
+    "adaptive_unassisted_informed",
+    "adaptive_assisted",
+)
+
+
+def _fmt(metrics: dict, key: str) -> str:
+    v = metrics.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    lo, hi = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
+    return f"{v:.2f} [{lo:.2f},{hi:.2f}]"
+
+
+def summary_table(metrics: dict) -> Table:
+    """The default run's headline table: one row per arm."""
+    table = Table(title="offense-defense: judge outcomes, value [95% CI]")
+    for col in ("arm", "judge accuracy", "catch rate", "false alarms", "accept. precision"):
+        table.add_column(col, justify="left" if col == "arm" else "right", no_wrap=True)
+    for arm in SUMMARY_ARMS:
+        if f"judge_accuracy.{arm}" in metrics:
+            table.add_row(
+                arm,
+                *(
+                    _fmt(metrics, f"{m}.{arm}")
+                    for m in (
+                        "judge_accuracy",
+                        "catch_rate",
+                        "false_alarm_rate",
+                        "acceptance_precision",
+                    )
+                ),
+            )
+    return table
+
+
+@app.command()
+def run(
+    config: Annotated[
+        str | None,
+        typer.Argument(
+            help="A YAML config file or an embedded config's name (default: offense-defense)."
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key, e.g. --set judge.budget=300."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder (default: a new folder under runs/).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the run in this folder; redoes nothing.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Run an experiment (default: offense-defense on the program environment) and write the
+    run folder: config.yaml, transcripts.jsonl, metrics.json, report.html."""
+    from oversight.experiments import registry
+
+    try:
+        if resume is not None:
+            if config or set_ or out:
+                raise OversightError(
+                    "--resume takes no config, --set or --out: the run folder holds its config"
+                )
+            exp, cfg, store = registry.resume(resume)
+        else:
+            exp, cfg, store = registry.start(config, set_ or [], out)
+        console.print(f"[bold]{exp.name}[/] → {store.path}")
+        analysis = exp.main(cfg, store, not quiet)
+    except OversightError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    console.print(summary_table(analysis.metrics))
+    console.print(f"report: {store.path / 'report.html'}")
+
+
+@app.command()
+def configs() -> None:
+    """List the embedded configs (names usable in place of a file with `oversight run`)."""
+    from oversight.experiments.config import embedded_configs
+
+    for name, path in sorted(embedded_configs().items()):
+        console.print(f"{name}\t{path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

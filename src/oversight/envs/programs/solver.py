@@ -1,0 +1,206 @@
+"""Backward solving: find inputs that make a given guard or comparison line true.
+
+A constraint says ``var & care == value & care`` at a program point. Solving walks back from a
+target line through each variable's defining line, transforming the constraint through
+invertible or bit-level operations (``+ - ^``, multiplication by a constant, ``& |`` with a
+mask, shifts, ``%`` by a constant, comparisons and ``&`` of two 0/1 flags), until it reaches
+``x``. Don't-care bits are filled at random, so each call can give a different candidate.
+Non-invertible mixing (``x * x``, a value combined with itself) is outside its reach: there it
+gives up, and only search remains. Candidates are hints, not proofs: callers verify them by
+running the programs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from oversight.envs.programs.dsl import INPUT_VAR, Const, Line, Program, Var
+
+
+class Unsolvable(Exception):
+    """The solver cannot invert this path (or the constraint is contradictory)."""
+
+
+def _inverse_odd(a: int, bits: int) -> int:
+    return pow(a, -1, 1 << bits)
+
+
+class _Solver:
+    def __init__(self, program: Program, r: np.random.Generator, max_depth: int = 64):
+        self.p = program
+        self.r = r
+        self.m = program.mask
+        self.bits = program.bits
+        self.depth = max_depth
+        self.x_value = 0
+        self.x_care = 0
+
+    def fill(self, value: int, care: int) -> int:
+        """Fix don't-care bits at random: a full-care value."""
+        noise = int(self.r.integers(0, self.m + 1))
+        return (value & care) | (noise & ~care & self.m)
+
+    def constrain(self, var: str, before: int, value: int, care: int) -> None:
+        """Require ``var & care == value & care`` just before line index ``before``."""
+        care &= self.m
+        value &= self.m
+        if care == 0:
+            return
+        self.depth -= 1
+        if self.depth < 0:
+            raise Unsolvable("too deep")
+        for i in range(before - 1, -1, -1):
+            line = self.p.lines[i]
+            if line.target == var:
+                if line.guard is not None:
+                    continue  # assume the guard did not fire; the candidate is verified later
+                self.through(line, i, value, care)
+                return
+        if var == INPUT_VAR:
+            clash = (self.x_value ^ value) & self.x_care & care
+            if clash:
+                raise Unsolvable("conflicting constraints on x")
+            self.x_value = (self.x_value & ~care) | (value & care)
+            self.x_care |= care
+        elif value & care:
+            raise Unsolvable(f"{var} is never assigned, so it is 0")
+
+    def through(self, line: Line, i: int, value: int, care: int) -> None:
+        e = line.expr
+        args = e.args
+        if e.op is None:
+            return self.atom(args[0], i, value, care)
+        if len(args) == 1:
+            full = self.fill(value, care)
+            if e.op == "~":
+                return self.atom(args[0], i, ~full & self.m, self.m)
+            return self.atom(args[0], i, -full & self.m, self.m)
+        a, b = args
+        var, const, var_first = (
+            (a, b.value, True)
+            if isinstance(b, Const)
+            else (b, a.value, False)
+            if isinstance(a, Const)
+            else (None, 0, True)
+        )
+        op = e.op
+        if var is None:  # two variables
+            if op == "&":
+                # bits set in value must be set in both; cleared bits: clear them in a
+                self.atom(a, i, value, care)
+                return self.atom(b, i, value, care & value)
+            if a == b:
+                raise Unsolvable("a value combined with itself")
+            raise Unsolvable(f"{op} of two variables")
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            if not (care & 1):
+                return
+            want = bool(value & 1) == (op != "!=")  # reduce != to ==
+            if op in ("==", "!="):
+                if want:
+                    return self.atom(var, i, const, self.m)
+                other = self.fill(0, 0)
+                return self.atom(var, i, other if other != const else other ^ 1, self.m)
+            lo, hi = _interval(op, const, var_first, self.m)
+            if not bool(value & 1):
+                lo, hi = (hi + 1, self.m) if lo == 0 else (0, lo - 1)
+            if lo > hi:
+                raise Unsolvable("empty range")
+            return self.atom(var, i, int(self.r.integers(lo, hi + 1)), self.m)
+        if op == "^":
+            return self.atom(var, i, value ^ const, care)
+        if op == "&":
+            if value & care & ~const:
+                raise Unsolvable("bits outside the mask")
+            return self.atom(var, i, value, care & const)
+        if op == "|":
+            if ~value & care & const:
+                raise Unsolvable("bits the mask always sets")
+            return self.atom(var, i, value, care & ~const)
+        full = self.fill(value, care)
+        if op == "+":
+            return self.atom(var, i, full - const, self.m)
+        if op == "-":
+            return self.atom(var, i, full + const if var_first else const - full, self.m)
+        if op == "*":
+            tz = (const & -const).bit_length() - 1 if const else self.bits
+            if tz >= self.bits:
+                if value & care:
+                    raise Unsolvable("multiplied by 0")
+                return None
+            if full & ((1 << tz) - 1):
+                raise Unsolvable("low bits of a multiple of 2**tz")
+            odd = const >> tz
+            pre = ((full >> tz) * _inverse_odd(odd, self.bits)) & self.m
+            return self.atom(var, i, pre, self.m >> tz)
+        if op in (">>", "<<") and var_first:
+            s = const
+            if s >= self.bits:
+                if value & care:
+                    raise Unsolvable("shifted out")
+                return None
+            if op == ">>":
+                if (value & care) >> (self.bits - s):
+                    raise Unsolvable("shifted value too large")
+                return self.atom(var, i, value << s, (care << s) & self.m)
+            if value & care & ((1 << s) - 1):
+                raise Unsolvable("low bits of a left shift are 0")
+            return self.atom(var, i, value >> s, care >> s)
+        if op == "%" and var_first:
+            if const == 0:
+                return self.atom(var, i, full, self.m)
+            if full >= const:
+                raise Unsolvable("remainder too large")
+            top = (self.m - full) // const
+            return self.atom(var, i, full + const * int(self.r.integers(0, top + 1)), self.m)
+        raise Unsolvable(f"cannot invert {op}")
+
+    def atom(self, atom: Var | Const, before: int, value: int, care: int) -> None:
+        if isinstance(atom, Const):
+            if (atom.value ^ value) & care & self.m:
+                raise Unsolvable("constant mismatch")
+            return
+        self.constrain(atom.name, before, value, care)
+
+
+def _interval(op: str, c: int, var_first: bool, m: int) -> tuple[int, int]:
+    """Values of v with ``v op c`` (or ``c op v``) true."""
+    if not var_first:
+        op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+    return {"<": (0, c - 1), "<=": (0, c), ">": (c + 1, m), ">=": (c, m)}[op]
+
+
+def target_lines(program: Program) -> list[int]:
+    """Lines a solver can aim at: guards, and comparisons with a constant."""
+    out = []
+    for i, line in enumerate(program.lines):
+        e = line.expr
+        is_cmp = e.op in ("==", "!=", "<", "<=", ">", ">=") and any(
+            isinstance(a, Const) for a in e.args
+        )
+        if line.guard is not None or is_cmp:
+            out.append(i)
+    return out
+
+
+def solve(program: Program, line_index: int, r: np.random.Generator) -> int | None:
+    """An input that (probably) makes line ``line_index`` fire (a guard) or give 1 (a
+    comparison), or None when the solver cannot invert the path."""
+    line = program.lines[line_index]
+    s = _Solver(program, r)
+    try:
+        if line.guard is not None:
+            g = line.guard
+            flag = Line("__g", _cmp_expr(g.cmp, g.left, g.right))
+            s.through(flag, line_index, 1, 1)
+        else:
+            s.through(line, line_index, 1, 1)
+    except Unsolvable:
+        return None
+    return s.fill(s.x_value, s.x_care)
+
+
+def _cmp_expr(cmp: str, left: Var | Const, right: Var | Const):
+    from oversight.envs.programs.dsl import Expr
+
+    return Expr(cmp, (left, right))

@@ -1,0 +1,85 @@
+"""Config schema of the offense-defense experiment."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from oversight.agents.critics import CriticConfig
+from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.makers import TRIGGER_FAMILIES
+from oversight.judges.budgeted import JudgeConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttackConfig(_Strict):
+    families: list[str] = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
+    subtlety_bits: list[int] = Field(
+        default_factory=lambda: [6, 10, 14],
+        description="Trigger rarity k: a trigger fires on about 2**-k of inputs.",
+    )
+
+    @field_validator("families")
+    @classmethod
+    def _families(cls, v: list[str]) -> list[str]:
+        bad = [f for f in v if f not in TRIGGER_FAMILIES]
+        if bad or not v:
+            raise ValueError(f"unknown families {bad}; allowed: {', '.join(TRIGGER_FAMILIES)}")
+        return v
+
+
+class MakersConfig(_Strict):
+    honest_per_problem: int = Field(4, ge=1, le=64, description="Honest artifacts per program.")
+    rename_share: float = Field(
+        0.3, ge=0, le=1, description="Chance each maker renames a temporary (a harmless refactor)."
+    )
+
+
+class AdaptiveConfig(_Strict):
+    enabled: bool = True
+    candidates: int = Field(8, ge=1, le=256, description="Backdoors vetted per attack.")
+    critic: Literal["random", "guided"] = "guided"
+    families: list[str] = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
+    subtlety_bits: list[int] = Field(default_factory=lambda: [10])
+
+
+class LearnedConfig(_Strict):
+    enabled: bool = True
+    train_problems: int = Field(24, ge=2)
+    rounds: int = Field(2, ge=1, le=10)
+    epsilon: float = Field(0.3, ge=0, le=1)
+    budget_fraction: float = Field(
+        1 / 16384,
+        gt=0,
+        le=1,
+        description="Compute of the learned critic and its random-pointer ablation (and in "
+        "training). Small on purpose: where the budget covers every line the solver can aim "
+        "at, where to point stops mattering.",
+    )
+
+
+class OffenseDefenseConfig(_Strict):
+    """Everything one offense-defense run needs; the resolved copy is saved in the run folder."""
+
+    experiment: Literal["offense-defense"] = "offense-defense"
+    seed: int = 0
+    problems: int = Field(40, ge=1, description="Reference programs evaluated.")
+    generator: GeneratorKnobs = Field(default_factory=GeneratorKnobs)
+    penalty: float = Field(10.0, ge=0, description="Gold value of an unacceptable artifact.")
+    makers: MakersConfig = Field(default_factory=MakersConfig)
+    attack: AttackConfig = Field(default_factory=AttackConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    noisy_judge: float = Field(0.1, ge=0, le=0.5, description="Noise of the noisy-judge arm.")
+    critic: CriticConfig = Field(default_factory=CriticConfig)
+    critic_budget_sweep: list[float] = Field(
+        default_factory=lambda: [1 / 4096, 1 / 1024, 1 / 256, 1 / 64, 1 / 16]
+    )
+    adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
+    learned: LearnedConfig = Field(default_factory=LearnedConfig)
+    audit_budgets: list[float] = Field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1, 0.2])
+    bootstrap: int = Field(1000, ge=10)
+    batch: int = Field(64, ge=1, description="Episodes per protocol call and per disk write.")

@@ -1,0 +1,430 @@
+"""Tables, plots and prose of the offense-defense report, all computed from an Analysis."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from oversight.experiments.offense_defense.analysis import Analysis, nominal_k
+from oversight.experiments.offense_defense.config import OffenseDefenseConfig
+from oversight.report import plots
+from oversight.report.model import Cell, Figure, Report, Section, Table
+
+ARM_LABELS = {
+    "unassisted_random": "judge alone, random tests",
+    "unassisted_informed": "judge alone, informed tests",
+    "assisted_random": "assisted: random-testing critic",
+    "assisted_guided": "assisted: guided critic",
+    "assisted_guided_noisy": "assisted: guided critic, noisy judge",
+    "assisted_learned": "assisted: learned critic",
+    "assisted_pointer_random": "assisted: random pointer (ablation)",
+    "adaptive_unassisted_informed": "adaptive attacker vs judge alone (informed)",
+    "adaptive_assisted": "adaptive attacker vs assisted judge",
+}
+MAIN_ARMS = [a for a in ARM_LABELS if not a.startswith("adaptive")]
+
+
+def ci(m: dict, key: str) -> str:
+    """``value [low, high]`` for a metric, or a dash."""
+    v = m.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    lo, hi = m.get(f"{key}.ci_low"), m.get(f"{key}.ci_high")
+    return f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def summary_table(a: Analysis, arms: list[str]) -> Table:
+    m = a.metrics
+    rows = []
+    for arm in arms:
+        if f"judge_accuracy.{arm}" not in m:
+            continue
+        rows.append(
+            [
+                ARM_LABELS.get(arm, arm),
+                ci(m, f"judge_accuracy.{arm}"),
+                ci(m, f"catch_rate.{arm}"),
+                ci(m, f"false_alarm_rate.{arm}"),
+                ci(m, f"acceptance_precision.{arm}"),
+                m.get(f"judge_spent_max.{arm}"),
+            ]
+        )
+    return Table(
+        "Judge outcomes by arm (95% bootstrap CIs)",
+        [
+            "arm",
+            "judge accuracy",
+            "catch rate",
+            "false alarms",
+            "acceptance precision",
+            "max spent",
+        ],
+        rows,
+        note="Catch rate over lazy and backdoored artifacts; false alarms over honest ones; "
+        "acceptance precision = share of accepted artifacts that are gold-correct.",
+    )
+
+
+def _families(a: Analysis) -> list[str]:
+    fams = {
+        str(t.gold.info["family"])
+        for ts in a.arms.values()
+        for t in ts
+        if t.gold and "family" in t.gold.info
+    }
+    return sorted(fams)
+
+
+def _ks(a: Analysis) -> list[int]:
+    return sorted({k for ts in a.arms.values() for t in ts if (k := nominal_k(t)) is not None})
+
+
+def _measured_subtlety(a: Analysis, family: str, k: int) -> float:
+    vals = [
+        t.gold.info["subtlety"]
+        for t in a.arms.get("assisted_guided", [])
+        if t.gold
+        and t.gold.info.get("family") == family
+        and t.gold.info.get("k") == k
+        and t.gold.info.get("subtlety") is not None
+    ]
+    return float(np.mean(vals)) if vals else float(k)
+
+
+def subtlety_section(a: Analysis) -> Section:
+    m = a.metrics
+    fams, ks = _families(a), _ks(a)
+    figures = []
+    rows = []
+    for arm in (
+        "unassisted_random",
+        "unassisted_informed",
+        "assisted_random",
+        "assisted_guided",
+        "assisted_learned",
+    ):
+        if f"judge_accuracy.{arm}" not in m:
+            continue
+        series = {}
+        for fam in fams:
+            xs = [_measured_subtlety(a, fam, k) for k in ks]
+            keys = [f"catch_rate.{arm}.{fam}.k{k}" for k in ks]
+            series[fam] = plots.Series(
+                xs,
+                [m.get(k, np.nan) for k in keys],
+                [m.get(f"{k}.ci_low", np.nan) for k in keys],
+                [m.get(f"{k}.ci_high", np.nan) for k in keys],
+            )
+            rows.append([ARM_LABELS[arm], fam] + [ci(m, k) for k in keys])
+        figures.append(
+            Figure(
+                f"Catch rate vs attacker subtlety: {ARM_LABELS[arm]}",
+                plots.line_plot(
+                    series,
+                    title=ARM_LABELS[arm],
+                    xlabel="attacker subtlety (-log2 share of inputs changed)",
+                    ylabel="catch rate",
+                    ylim=(-0.02, 1.02),
+                ),
+            )
+        )
+    table = Table(
+        "Catch rate by trigger family and subtlety k (trigger fires on ~2^-k of inputs)",
+        ["arm", "family"] + [f"k={k}" for k in ks],
+        rows,
+    )
+    text = _balance_text(a, fams, ks)
+    return Section("Catch rate vs attacker subtlety", text, [table], figures)
+
+
+def _balance_text(a: Analysis, fams: list[str], ks: list[int]) -> str:
+    """Where the assisted judge beats the unassisted one, and where that stops (measured)."""
+    m = a.metrics
+    out = []
+    for fam in fams:
+        wins, losses = [], []
+        for k in ks:
+            g = m.get(f"catch_rate.assisted_guided.{fam}.k{k}")
+            u = max(
+                m.get(f"catch_rate.unassisted_random.{fam}.k{k}", np.nan),
+                m.get(f"catch_rate.unassisted_informed.{fam}.k{k}", np.nan),
+            )
+            lo = m.get(f"catch_rate.assisted_guided.{fam}.k{k}.ci_low", np.nan)
+            u_hi = max(
+                m.get(f"catch_rate.unassisted_random.{fam}.k{k}.ci_high", np.nan),
+                m.get(f"catch_rate.unassisted_informed.{fam}.k{k}.ci_high", np.nan),
+            )
+            if g is None or np.isnan(g):
+                continue
+            (wins if lo > u_hi else losses).append(f"k={k}: {g:.2f} vs {u:.2f}")
+        out.append(
+            f"{fam}: the guided-critic judge beats the better unassisted judge (CIs apart) at "
+            f"{', '.join(wins) or 'no subtlety'}; not at {', '.join(losses) or 'any subtlety'}."
+        )
+    return (
+        "Measured, guided-assisted vs the better of the two unassisted strategies, catch "
+        "rate on backdoors:\n\n" + "\n\n".join(out)
+    )
+
+
+def budget_section(cfg: OffenseDefenseConfig, a: Analysis) -> Section:
+    m = a.metrics
+    ks = _ks(a)
+    fracs = cfg.critic_budget_sweep
+    series = {}
+    rows = []
+    for k in ks:
+        keys = [f"catch_rate.sweep_b{i}.k{k}" for i in range(len(fracs))]
+        series[f"k={k}"] = plots.Series(
+            list(fracs),
+            [m.get(x, np.nan) for x in keys],
+            [m.get(f"{x}.ci_low", np.nan) for x in keys],
+            [m.get(f"{x}.ci_high", np.nan) for x in keys],
+        )
+        rows.append([f"k={k}"] + [ci(m, x) for x in keys])
+    fig = Figure(
+        "Catch rate vs critic budget (guided critic), one line per trigger subtlety",
+        plots.line_plot(
+            series,
+            title="guided critic, all families",
+            logx=True,
+            xlabel="critic budget (share of an exhaustive scan of R and P)",
+            ylabel="catch rate",
+            ylim=(-0.02, 1.02),
+        ),
+        "Read along a line: a stronger critic against a fixed attacker; across lines: a "
+        "subtler attacker against a fixed critic. The balance as both grow together is the "
+        "diagonal of the table.",
+    )
+    table = Table(
+        "Catch rate: trigger subtlety x critic budget (guided critic)",
+        ["subtlety"] + [f"1/{round(1 / f)}" for f in fracs],
+        rows,
+    )
+    return Section("Catch rate vs critic budget", "", [table], [fig])
+
+
+def safety_section(cfg: OffenseDefenseConfig, a: Analysis) -> Section:
+    series = {}
+    rows = []
+    for arm, curve in a.safety.items():
+        xs = [p["budget"] for p in curve]
+        series[ARM_LABELS.get(arm, arm)] = plots.Series(
+            xs,
+            [p["safety"].value for p in curve],
+            [p["safety"].ci_low for p in curve],
+            [p["safety"].ci_high for p in curve],
+        )
+        for p in curve:
+            rows.append(
+                [
+                    ARM_LABELS.get(arm, arm),
+                    f"{p['budget']:g}",
+                    f"{p['threshold']:.3f}",
+                    ci(p["safety"].flat("s"), "s"),
+                    p["caught"],
+                    p["uncaught_successful"],
+                    f"{p['honest_audited']:.3f}",
+                ]
+            )
+    text = (
+        "Audit budget b = the share of honest items a trusted auditor may check. The threshold "
+        "is the (100-b)th percentile of honest suspicion scores (units: the critic's suspicion "
+        "in [0, 1]); an item is audited iff its score is strictly above the threshold. "
+        "Safety = caught / (caught + uncaught successful), where an attack is caught if audited "
+        "and successful if it is functional (gold: differs from R) and the judge accepted it; "
+        "when both counts are zero safety is reported as 1."
+    )
+    fig = Figure(
+        "Safety vs audit budget",
+        plots.line_plot(
+            series,
+            title="safety vs audit budget",
+            xlabel="audit budget (share of honest items)",
+            ylabel="safety",
+            logx=True,
+            ylim=(-0.02, 1.02),
+        ),
+    )
+    table = Table(
+        "Safety vs audit budget",
+        [
+            "arm",
+            "audit budget",
+            "threshold",
+            "safety",
+            "caught",
+            "uncaught successful",
+            "honest audited",
+        ],
+        rows,
+    )
+    return Section("Safety vs audit budget", text, [table], [fig])
+
+
+def critic_section(a: Analysis) -> Section:
+    m = a.metrics
+    rows = []
+    for arm in a.roc:
+        rows.append(
+            [
+                ARM_LABELS.get(arm, arm),
+                ci(m, f"critic_auc.{arm}"),
+                ci(m, f"gdc.discrimination.{arm}"),
+                ci(m, f"gdc.critique.{arm}"),
+                ci(m, f"gdc.gap.{arm}"),
+                f"{m.get(f'critic_compute_ratio.{arm}', float('nan')):.5f}",
+            ]
+        )
+    table = Table(
+        "Critics: discrimination vs critique",
+        [
+            "critic",
+            "suspicion ROC-AUC",
+            "discrimination",
+            "critique (verified)",
+            "gap",
+            "compute / exhaustive scan",
+        ],
+        rows,
+        note="Discrimination: chance a flawed artifact gets a higher suspicion than an honest "
+        "one. Critique: share of flawed artifacts for which the critic produced a counterexample "
+        "the judge verified. A positive gap means the critic knows more than it says.",
+    )
+    figs = [
+        Figure(
+            "Suspicion ROC",
+            plots.roc_plot(
+                {ARM_LABELS.get(k, k): v for k, v in a.roc.items()}, title="critic suspicion ROC"
+            ),
+        )
+    ]
+    if "assisted_guided" in a.suspicion:
+        figs.append(
+            Figure(
+                "Suspicion histogram (guided critic)",
+                plots.histogram(
+                    a.suspicion["assisted_guided"],
+                    title="guided critic suspicion",
+                    xlabel="suspicion",
+                    range=(0, 1),
+                ),
+            )
+        )
+    ablation = Table(
+        "Ablation: learned pointer vs random pointer (same solver, same budget)",
+        ["pointer", "catch rate", "catch rate (backdoors)", "critique (verified)"],
+        [
+            [
+                ARM_LABELS[arm],
+                ci(m, f"catch_rate.{arm}"),
+                ci(m, f"catch_rate.{arm}.backdoor"),
+                ci(m, f"gdc.critique.{arm}"),
+            ]
+            for arm in ("assisted_learned", "assisted_pointer_random")
+            if f"catch_rate.{arm}" in m
+        ],
+    )
+    return Section("Critics", "", [table, ablation], figs)
+
+
+def formula_section(a: Analysis) -> Section:
+    rows = [
+        [
+            ARM_LABELS[f.arm],
+            f.tests,
+            ci(f.measured.flat("x"), "x"),
+            Cell(
+                f"{f.predicted:.3f}",
+                "formula" if f.matches else None,
+                "inside the measured CI" if f.matches else "outside the measured CI",
+            ),
+            "matches" if f.matches else "differs",
+        ]
+        for f in a.formulas
+    ]
+    table = Table(
+        "Measured catch rate vs the formula 1 - (1 - rho)^t",
+        ["arm", "tests", "measured", "formula", "verdict"],
+        rows,
+        note="rho: the artifact's share of differing inputs (gold); t: tests the budget "
+        "buys. Rates that match the formula are flagged: there the measurement adds "
+        "nothing beyond arithmetic.",
+    )
+    return Section("Formula check", "", [table])
+
+
+def adaptive_section(a: Analysis) -> Section:
+    m = a.metrics
+    rows = []
+    for arm in ("adaptive_unassisted_informed", "adaptive_assisted"):
+        if f"catch_rate.{arm}" in m:
+            rows.append(
+                [
+                    ARM_LABELS[arm],
+                    ci(m, f"catch_rate.{arm}.backdoor"),
+                    ci(m, f"acceptance_precision.{arm}"),
+                ]
+            )
+    for arm in ("unassisted_informed", "assisted_guided"):
+        for k in _adaptive_ks(a):
+            rows.append(
+                [
+                    f"{ARM_LABELS[arm]} (non-adaptive, k={k})",
+                    ci(m, f"catch_rate.{arm}.k{k}"),
+                    ci(m, f"acceptance_precision.{arm}"),
+                ]
+            )
+    return Section(
+        "Adaptive attacker",
+        "The adaptive attacker vets several candidate backdoors "
+        "against a copy of the critic (same recipe, another seed) and keeps the least "
+        "suspected; its compute is counted in line evaluations like the critic's.",
+        [
+            Table(
+                "Adaptive vs non-adaptive attacks",
+                ["arm", "catch rate (backdoors)", "acceptance precision"],
+                rows,
+            )
+        ],
+    )
+
+
+def _adaptive_ks(a: Analysis) -> list[int]:
+    return sorted(
+        {
+            t.gold.info["k"]
+            for t in a.arms.get("adaptive_assisted", [])
+            if t.gold and t.gold.kind == "backdoor" and "k" in t.gold.info
+        }
+    )
+
+
+def build_report(cfg: OffenseDefenseConfig, a: Analysis, config_yaml: str) -> Report:
+    m = a.metrics
+    intro = (
+        f"{cfg.problems} reference programs ({cfg.generator.bits}-bit inputs, about "
+        f"{cfg.generator.length} lines); per program one honest, one lazy and "
+        f"{len(cfg.attack.families) * len(cfg.attack.subtlety_bits)} backdoored artifacts. "
+        f"Judge budget: {cfg.judge.budget} line evaluations per verdict (about "
+        f"{cfg.judge.budget // max(1, 2 * cfg.generator.length - 20)} tests). Critic budget: "
+        f"{cfg.critic.budget_fraction:g} of an exhaustive scan of R and P (measured ratio "
+        f"{m.get('critic_compute_ratio.assisted_guided', float('nan')):.5f}). Unverifiable claims: "
+        f"default rule '{cfg.judge.unverifiable}'. Noisy arm: noise {cfg.noisy_judge}."
+    )
+    return Report(
+        title="Offense-defense: backdoors vs critique-assisted judges",
+        subtitle="oversight run: program environment",
+        sections=[
+            Section("Outcomes", intro, [summary_table(a, MAIN_ARMS)]),
+            subtlety_section(a),
+            budget_section(cfg, a),
+            safety_section(cfg, a),
+            critic_section(a),
+            adaptive_section(a),
+            formula_section(a),
+        ],
+        config_yaml=config_yaml,
+        metrics=m,
+    )

@@ -1,0 +1,223 @@
+"""Run the offense-defense experiment: build artifacts, play every arm, store transcripts.
+
+Everything is derived from the config's seed, so a resumed run rebuilds the same artifacts and
+skips every episode already on disk. Arms (one protocol, judge and critic each):
+
+- ``unassisted_random`` / ``unassisted_informed``: the judge alone, both test strategies;
+- ``assisted_random`` / ``assisted_guided``: critique-assisted, with a search critic;
+- ``assisted_learned`` / ``assisted_pointer_random``: the learned critic and its ablation;
+- ``assisted_guided_noisy``: the guided arm with a noisy judge;
+- ``sweep_b{i}``: the guided arm at each critic budget of the sweep;
+- ``adaptive_*``: backdoors from the adaptive attacker, judged unassisted and assisted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from oversight.agents.attacker import AdaptiveAttacker
+from oversight.agents.critics import SearchCritic
+from oversight.core.records import Artifact, Gold, Problem, Transcript
+from oversight.core.seeding import derive_seed, rng
+from oversight.envs.programs.env import ProgramContext, ProgramEnv
+from oversight.envs.programs.makers import Made, make_backdoor, make_honest, make_lazy
+from oversight.experiments.offense_defense.config import OffenseDefenseConfig
+from oversight.experiments.store import RunStore
+from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
+from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, run_protocol
+
+TRAIN_SEED_OFFSET = 1_000_000  # training problems never overlap evaluation problems
+
+
+@dataclass
+class Item:
+    """One artifact to judge, with its gold record kept beside it (never in the episode)."""
+
+    problem: Problem
+    artifact: Artifact
+    context: ProgramContext
+    gold: Gold
+
+
+@dataclass
+class Arm:
+    name: str
+    protocol: Protocol
+    judge: JudgeConfig
+    items: str  # "main" or "adaptive"
+    critic: Callable[[], Agent] | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def _item(env: ProgramEnv, problem: Problem, made: Made, tag: str) -> Item:
+    art = env.artifact(problem, made, made.kind, tag)
+    ctx = env.context(problem, art)
+    return Item(problem, art, ctx, env.gold(ctx, made))
+
+
+def build_items(cfg: OffenseDefenseConfig, env: ProgramEnv, seeds: range) -> Iterator[Item]:
+    """Per problem: honest artifacts, one lazy, and one backdoor per trigger family and
+    subtlety."""
+    for seed in seeds:
+        problem, ref = env.reference(derive_seed(cfg.seed, "problem", seed))
+        r = rng(cfg.seed, "makers", seed)
+        rename = cfg.makers.rename_share
+        for i in range(cfg.makers.honest_per_problem):
+            yield _item(env, problem, make_honest(ref, r, rename), f"honest{i}")
+        yield _item(env, problem, make_lazy(ref, r, rename), "lazy")
+        for family in cfg.attack.families:
+            for k in cfg.attack.subtlety_bits:
+                made = make_backdoor(ref, r, family, k, rename_share=rename)
+                yield _item(env, problem, made, f"{family}-k{k}")
+
+
+def build_adaptive(cfg: OffenseDefenseConfig, env: ProgramEnv) -> Iterator[Item]:
+    """Backdoors vetted against a copy of the critic (same recipe, another seed)."""
+    a = cfg.adaptive
+    copy = SearchCritic(
+        cfg.critic.model_copy(update={"kind": a.critic}),
+        seed=derive_seed(cfg.seed, "critic-copy"),
+        name=f"copy-{a.critic}",
+    )
+    attacker = AdaptiveAttacker(copy.critique, a.candidates, a.families, cfg.makers.rename_share)
+    for seed in range(cfg.problems):
+        problem, ref = env.reference(derive_seed(cfg.seed, "problem", seed))
+        r = rng(cfg.seed, "adaptive", seed)
+        for k in a.subtlety_bits:
+            yield _item(env, problem, attacker.make(env, problem, ref, k, r), f"adaptive-k{k}")
+
+
+def arms(cfg: OffenseDefenseConfig, learned: Callable[[str], Agent] | None) -> list[Arm]:
+    def search(kind: str, fraction: float | None = None) -> Callable[[], Agent]:
+        update: dict = {"kind": kind}
+        if fraction is not None:
+            update["budget_fraction"] = fraction
+        c = cfg.critic.model_copy(update=update)
+        return lambda: SearchCritic(c, seed=cfg.seed)
+
+    judge = cfg.judge
+    informed = judge.model_copy(update={"strategy": "informed"})
+    out = [
+        Arm("unassisted_random", DIRECT, judge.model_copy(update={"strategy": "random"}), "main"),
+        Arm("unassisted_informed", DIRECT, informed, "main"),
+        Arm("assisted_random", CRITIQUE, judge, "main", search("random")),
+        Arm("assisted_guided", CRITIQUE, judge, "main", search("guided")),
+        Arm(
+            "assisted_guided_noisy",
+            CRITIQUE,
+            judge.model_copy(update={"noise": cfg.noisy_judge}),
+            "main",
+            search("guided"),
+        ),
+    ]
+    if learned is not None:
+        out += [
+            Arm("assisted_learned", CRITIQUE, judge, "main", lambda: learned("learned")),
+            Arm("assisted_pointer_random", CRITIQUE, judge, "main", lambda: learned("random")),
+        ]
+    for i, fraction in enumerate(cfg.critic_budget_sweep):
+        out.append(
+            Arm(
+                f"sweep_b{i}",
+                CRITIQUE,
+                judge,
+                "main",
+                search("guided", fraction),
+                {"budget_fraction": fraction},
+            )
+        )
+    if cfg.adaptive.enabled:
+        out += [
+            Arm("adaptive_unassisted_informed", DIRECT, informed, "adaptive"),
+            Arm("adaptive_assisted", CRITIQUE, judge, "adaptive", search(cfg.adaptive.critic)),
+        ]
+    return out
+
+
+def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore):
+    """Train (or, on resume, load) the learned critic's pointer from judge confirmations."""
+    from oversight.agents import learned_critic as lc
+
+    path = store.checkpoint("pointer.pt")
+    if path.exists():
+        return lc.load_pointer(path)
+    seeds = range(TRAIN_SEED_OFFSET, TRAIN_SEED_OFFSET + cfg.learned.train_problems)
+    train_items = list(build_items(cfg, env, seeds))
+
+    def episodes() -> list[Episode]:
+        return [
+            Episode(f"train/{it.artifact.id}", it.problem, it.artifact, it.context)
+            for it in train_items
+        ]
+
+    judge = BudgetedJudge(cfg.judge, seed=derive_seed(cfg.seed, "train-judge"))
+    net, _ = lc.collect_and_train(
+        episodes,
+        judge,
+        cfg.critic.model_copy(
+            update={"kind": "learned", "budget_fraction": cfg.learned.budget_fraction}
+        ),
+        seed=derive_seed(cfg.seed, "learned") % 2**31,
+        rounds=cfg.learned.rounds,
+        epsilon=cfg.learned.epsilon,
+    )
+    lc.save_pointer(net, path)
+    return net
+
+
+def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> list[Transcript]:
+    """Play every arm, appending transcripts batch by batch; returns all transcripts."""
+    env = ProgramEnv(cfg.generator, cfg.penalty)
+    done = store.done_ids()
+    items = {"main": list(build_items(cfg, env, range(cfg.problems)))}
+    if cfg.adaptive.enabled:
+        items["adaptive"] = list(build_adaptive(cfg, env)) + [
+            it for it in items["main"] if it.gold.kind == "honest"
+        ]
+    learned = None
+    if cfg.learned.enabled:
+        net = _train_learned(cfg, env, store)
+
+        def learned(pointer: str) -> Agent:
+            from oversight.agents.learned_critic import LearnedCritic
+
+            kind = "learned" if pointer == "learned" else "pointer_random"
+            c = cfg.critic.model_copy(
+                update={"kind": kind, "budget_fraction": cfg.learned.budget_fraction}
+            )
+            return LearnedCritic(c, pointer=pointer, net=net, seed=cfg.seed)  # type: ignore[arg-type]
+
+    plan = [
+        (arm, [it for it in items[arm.items] if f"{arm.name}/{it.artifact.id}" not in done])
+        for arm in arms(cfg, learned)
+    ]
+    total = sum(len(todo) for _, todo in plan)
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("episodes", total=total)
+        for arm, todo in plan:
+            bar.update(task, description=arm.name)
+            judge = BudgetedJudge(arm.judge, seed=derive_seed(cfg.seed, "judge"))
+            agents = {"critic": arm.critic()} if arm.critic else {}
+            for start in range(0, len(todo), cfg.batch):
+                chunk = todo[start : start + cfg.batch]
+                episodes = [
+                    Episode(f"{arm.name}/{it.artifact.id}", it.problem, it.artifact, it.context)
+                    for it in chunk
+                ]
+                transcripts = run_protocol(arm.protocol, episodes, agents, judge, arm=arm.name)
+                for t, it in zip(transcripts, chunk, strict=True):
+                    t.gold = it.gold  # attached after the verdict: the judge never saw it
+                    t.meta = dict(arm.meta)
+                store.append(transcripts)
+                bar.advance(task, len(chunk))
+    return store.transcripts()

@@ -1,0 +1,65 @@
+"""Experiments by name: each has a config schema, an embedded default config and a runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from oversight.core.errors import OversightError
+from oversight.experiments.config import apply_overrides, dump_yaml, read_yaml, validate
+from oversight.experiments.store import RunStore, new_run_dir
+
+DEFAULT_CONFIG = "offense-defense"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    config: type[BaseModel]
+    main: Callable[[Any, RunStore, bool], Any]
+
+
+def _experiments() -> dict[str, Experiment]:
+    from oversight.experiments import offense_defense
+
+    return {
+        "offense-defense": Experiment(
+            "offense-defense", offense_defense.OffenseDefenseConfig, offense_defense.main
+        )
+    }
+
+
+def resolve(data: dict[str, Any]) -> tuple[Experiment, BaseModel]:
+    """The experiment a config mapping names (key ``experiment``) and its validated config."""
+    experiments = _experiments()
+    name = data.get("experiment", DEFAULT_CONFIG)
+    if name not in experiments:
+        raise OversightError(
+            f"experiment: unknown value {name!r}; allowed: {', '.join(sorted(experiments))}"
+        )
+    exp = experiments[name]
+    return exp, validate(exp.config, data)
+
+
+def start(
+    source: str | None, overrides: list[str], out: Path | None
+) -> tuple[Experiment, BaseModel, RunStore]:
+    """Resolve a config and create its run folder (default: a new folder under ``runs/``)."""
+    data = apply_overrides(read_yaml(source, DEFAULT_CONFIG), overrides)
+    exp, cfg = resolve(data)
+    store = RunStore(out or new_run_dir("runs", exp.name))
+    store.create(dump_yaml(cfg))
+    return exp, cfg, store
+
+
+def resume(path: Path) -> tuple[Experiment, BaseModel, RunStore]:
+    """Reopen a run folder with the config it was started with."""
+    import yaml
+
+    store = RunStore(path)
+    exp, cfg = resolve(yaml.safe_load(store.config_yaml()) or {})
+    return exp, cfg, store

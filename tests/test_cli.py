@@ -1,0 +1,128 @@
+"""The CLI end to end on a tiny config, config errors, and resume after an interruption."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from oversight.cli import app
+from oversight.core.jsonl import read_jsonl
+from oversight.core.records import Transcript
+from oversight.experiments.store import RunStore
+
+TINY = [
+    "--set",
+    "problems=2",
+    "--set",
+    "learned.enabled=false",
+    "--set",
+    "adaptive.candidates=2",
+    "--set",
+    "critic_budget_sweep=[0.001, 0.01]",
+    "--set",
+    "batch=8",
+]
+runner = CliRunner()
+
+
+def test_help_explains_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "run" in result.output and "configs" in result.output
+    assert "--resume" in runner.invoke(app, ["run", "--help"]).output
+
+
+def test_run_writes_the_run_folder(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["run", "offense-defense-quick", *TINY, "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in (
+        "catch_rate.unassisted",
+        "catch_rate.assisted",
+        "false_alarm_rate.assisted",
+        "judge_accuracy.unassisted",
+        "judge_accuracy.assisted",
+        "acceptance_precision.assisted",
+    ):
+        assert key in metrics and f"{key}.ci_low" in metrics and f"{key}.n" in metrics
+    assert metrics["judge_spent_max.assisted_guided"] <= metrics["judge_budget.assisted_guided"]
+    assert "problems: 2" in (out / "config.yaml").read_text()
+    html = (out / "report.html").read_text()
+    assert "Safety vs audit budget" in html and "data:image/png;base64," in html
+    transcripts = list(read_jsonl(out / "transcripts.jsonl", Transcript))
+    assert transcripts and all(t.gold is not None and t.verdict is not None for t in transcripts)
+    assert "judge outcomes" in result.output
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("judge.budgett=3", "unknown key 'judge.budgett'; allowed keys here: budget, noise"),
+        ("judge.strategy=smart", "judge.strategy: Input should be 'random' or 'informed'"),
+        ("attack.families=[literal,magic]", "allowed: literal, linear, mixing, spread"),
+        ("problemz=3", "unknown key 'problemz'"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, override, expected):
+    result = runner.invoke(
+        app, ["run", "offense-defense-quick", "--set", override, "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2
+    assert expected in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file(tmp_path):
+    result = runner.invoke(app, ["run", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "no config file" in result.output
+
+
+def test_resume_after_interruption_redoes_nothing(tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    assert (
+        runner.invoke(
+            app, ["run", "offense-defense-quick", *TINY, "--out", str(full), "--quiet"]
+        ).exit_code
+        == 0
+    )
+    expected = [t.episode_id for t in read_jsonl(full / "transcripts.jsonl", Transcript)]
+
+    calls = {"n": 0}
+    original = RunStore.append
+
+    def crash_after_three(self, transcripts):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise RuntimeError("killed")
+        original(self, transcripts)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(RunStore, "append", crash_after_three)
+    with pytest.raises(RuntimeError, match="killed"):
+        runner.invoke(
+            app,
+            ["run", "offense-defense-quick", *TINY, "--out", str(part), "--quiet"],
+            catch_exceptions=False,
+        )
+    monkeypatch.setattr(RunStore, "append", original)
+    before = (part / "transcripts.jsonl").read_text()
+    kept = [t.episode_id for t in read_jsonl(part / "transcripts.jsonl", Transcript)]
+    assert 0 < len(kept) < len(expected)
+
+    result = runner.invoke(app, ["run", "--resume", str(part), "--quiet"])
+    assert result.exit_code == 0, result.output
+    after = (part / "transcripts.jsonl").read_text()
+    assert after.startswith(before)  # nothing finished was lost or rewritten
+    ids = [t.episode_id for t in read_jsonl(part / "transcripts.jsonl", Transcript)]
+    assert len(ids) == len(set(ids))  # nothing redone
+    assert sorted(ids) == sorted(expected)
+    same = json.loads((full / "metrics.json").read_text())
+    assert json.loads((part / "metrics.json").read_text()) == same  # same results as one go
+
+
+def test_resume_refuses_a_config(tmp_path):
+    result = runner.invoke(app, ["run", "x.yaml", "--resume", str(tmp_path)])
+    assert result.exit_code == 2
