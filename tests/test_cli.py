@@ -54,7 +54,7 @@ def test_run_writes_the_run_folder(tmp_path):
     assert "Safety vs audit budget" in html and "data:image/png;base64," in html
     transcripts = list(read_jsonl(out / "transcripts.jsonl", Transcript))
     assert transcripts and all(t.gold is not None and t.verdict is not None for t in transcripts)
-    assert "judge outcomes" in result.output
+    assert "Judge outcomes" in result.output and "assisted_guided" in result.output
 
 
 @pytest.mark.parametrize(

@@ -46,32 +46,12 @@ def fast(max_examples: int) -> settings:
     )
 
 
-ALIASING_BUG = (
-    "run_vectorized: an unguarded '/' or '%' line whose target is also an operand writes the "
-    "quotient/remainder into the operand's array before the divide-by-zero fix-up reads it "
-    "(interpreter._compile_line.compute)"
-)
-
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
 
 def _steps_all(program: Program, xs: list[int]) -> list[int]:
     return [run_steps(program, x) for x in xs]
-
-
-def _divmod_alias(line: Line) -> bool:
-    """An unguarded ``/`` or ``%`` line whose target is one of its own operands."""
-    return (
-        line.guard is None
-        and line.expr.op in ("/", "%")
-        and len(line.expr.args) == 2
-        and Var(line.target) in line.expr.args
-    )
-
-
-def _no_divmod_alias(program: Program) -> bool:
-    return not any(_divmod_alias(line) for line in program.lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,14 +175,9 @@ def test_parse_error_position(source: str, bits: int, line: int, column: int) ->
     assert str(info.value).startswith(f"line {line}, column {column}: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="dsl._LineParser._atom calls int(tok, 0), which raises a bare ValueError on a "
-    "decimal literal with a leading zero such as '007' instead of a ParseError",
-)
 def test_parse_leading_zero_literal() -> None:
-    """A decimal literal with leading zeros is either read as decimal or a ParseError."""
+    """A decimal literal with leading zeros is read as decimal or refused with a ParseError,
+    never a bare ValueError (regression: ``int("007", 0)`` raised one)."""
     try:
         p = parse("out = 007", 8)
     except ParseError:
@@ -297,17 +272,13 @@ EDGE_CASES: list[tuple[int, str, int, int]] = [
     (8, "out = x\nout = 1\na = x", 5, 1),
     (8, "x = 5\nout = x", 200, 5),
     (8, "a = x\nx = 0\nout = a", 42, 42),
-    # an unguarded / or % whose target is an operand (see ALIASING_BUG for the vectorized side)
+    # an unguarded / or % whose target is an operand (regression: the vectorized interpreter
+    # wrote the result into the operand before its divide-by-zero fix-up read it)
     (8, "x = x % 0\nout = x", 5, 5),
     (8, "b = 2\nb = x / b\nout = b", 1, 0),
     (8, "b = 3\nb = x % b\nout = b", 3, 0),
     (8, "a = 0\na = x % a\nout = a", 9, 9),
 ]
-_ALIASING_SOURCES = {
-    "x = x % 0\nout = x",
-    "b = 2\nb = x / b\nout = b",
-    "b = 3\nb = x % b\nout = b",
-}
 
 
 def _case_id(case: tuple[int, str, int, int]) -> str:
@@ -322,16 +293,7 @@ def test_edge_case_steps(case: tuple[int, str, int, int]) -> None:
     assert run_steps(parse(source, bits), x) == expected
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=ALIASING_BUG))
-        if c[1] in _ALIASING_SOURCES
-        else c
-        for c in EDGE_CASES
-    ],
-    ids=_case_id,
-)
+@pytest.mark.parametrize("case", EDGE_CASES, ids=_case_id)
 def test_edge_case_vectorized(case: tuple[int, str, int, int]) -> None:
     """run_vectorized gives the hand-computed output, over all inputs and on a one-input batch."""
     bits, source, x, expected = case
@@ -365,30 +327,20 @@ def _check_agree_all_inputs(p: Program) -> None:
     assert outs.tolist() == _steps_all(p, list(range(1 << p.bits)))
 
 
-@pytest.mark.xfail(strict=True, reason=ALIASING_BUG)
-@fast(30)
+@fast(120)
 @given(programs(bits=st.sampled_from([3, 5, 8])))
+# regressions: an unguarded / or % whose target is one of its operands
 @example(parse("x = x % 0\nout = x", 8))
 @example(parse("b = 2\nb = x / b\nout = b", 5))
+@example(parse("b = 3\nb = x % b\nout = b", 3))
 def test_vectorized_matches_steps(p: Program) -> None:
     """On every input of a <= 8-bit program both interpreters give the same output."""
     _check_agree_all_inputs(p)
 
 
-@fast(100)
-@given(programs(bits=st.sampled_from([3, 5, 8])).filter(_no_divmod_alias))
-def test_vectorized_matches_steps_without_divmod_alias(p: Program) -> None:
-    """As above, leaving out the construct of ALIASING_BUG, so every other edge is still checked.
-
-    Once the bug is fixed the xfail above turns into a strict XPASS failure: drop that marker,
-    this filtered copy, and the filter in the wide test below.
-    """
-    _check_agree_all_inputs(p)
-
-
 @fast(20)
 @given(
-    programs(bits=st.sampled_from([12, 16])).filter(_no_divmod_alias),
+    programs(bits=st.sampled_from([12, 16])),
     st.randoms(use_true_random=False),
 )
 def test_vectorized_matches_steps_wide(p: Program, rng: random.Random) -> None:

@@ -212,3 +212,14 @@ def test_gdc_gap_without_correct_items() -> None:
     out = gdc_gap([0.5], [], [True])
     assert math.isnan(out["discrimination"].value) and math.isnan(out["gap"].value)
     assert out["critique"].value == 1.0
+
+
+def test_wilson_interval_and_formula_match():
+    from oversight.metrics import rate_matches_formula, wilson_interval
+
+    lo, hi = wilson_interval(0, 40)
+    assert lo == 0.0 and 0.08 < hi < 0.1  # 0 of 40 still admits a rate near 9%
+    assert rate_matches_formula(0, 40, 0.015)
+    assert not rate_matches_formula(0, 40, 0.2)
+    lo, hi = wilson_interval(20, 40)
+    assert lo < 0.5 < hi and abs((lo + hi) / 2 - 0.5) < 1e-9

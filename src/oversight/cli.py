@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from oversight.core.errors import OversightError
+from oversight.report.model import Table as ReportTable
+from oversight.report.model import format_cell
 
 app = typer.Typer(
     help="oversight: AI-assisted evaluation (critiques, debate, recursive reward modeling) "
@@ -21,47 +22,15 @@ app = typer.Typer(
 )
 console = Console(width=120)  # the summary table needs about 110 columns
 
-SUMMARY_ARMS = (
-    "unassisted_random",
-    "unassisted_informed",
-    "assisted_random",
-    "assisted_guided",
-    "assisted_guided_noisy",
-    "assisted_learned",
-    "assisted_pointer_random",
-    "adaptive_unassisted_informed",
-    "adaptive_assisted",
-)
 
-
-def _fmt(metrics: dict, key: str) -> str:
-    v = metrics.get(key)
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    lo, hi = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
-    return f"{v:.2f} [{lo:.2f},{hi:.2f}]"
-
-
-def summary_table(metrics: dict) -> Table:
-    """The default run's headline table: one row per arm."""
-    table = Table(title="offense-defense: judge outcomes, value [95% CI]")
-    for col in ("arm", "judge accuracy", "catch rate", "false alarms", "accept. precision"):
-        table.add_column(col, justify="left" if col == "arm" else "right", no_wrap=True)
-    for arm in SUMMARY_ARMS:
-        if f"judge_accuracy.{arm}" in metrics:
-            table.add_row(
-                arm,
-                *(
-                    _fmt(metrics, f"{m}.{arm}")
-                    for m in (
-                        "judge_accuracy",
-                        "catch_rate",
-                        "false_alarm_rate",
-                        "acceptance_precision",
-                    )
-                ),
-            )
-    return table
+def rich_table(table: ReportTable) -> Table:
+    """A report table rendered for the terminal: first column left, the others right."""
+    out = Table(title=table.title)
+    for i, col in enumerate(table.columns):
+        out.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in table.rows:
+        out.add_row(*(format_cell(c) for c in row))
+    return out
 
 
 @app.command()
@@ -102,7 +71,7 @@ def run(
     except OversightError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
-    console.print(summary_table(analysis.metrics))
+    console.print(rich_table(exp.summary(analysis)))
     console.print(f"report: {store.path / 'report.html'}")
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from oversight.core.errors import OversightError
 from oversight.experiments.config import apply_overrides, dump_yaml, read_yaml, validate
 from oversight.experiments.store import RunStore, new_run_dir
+from oversight.report.model import Table
 
 DEFAULT_CONFIG = "offense-defense"
 
@@ -21,6 +22,7 @@ class Experiment:
     name: str
     config: type[BaseModel]
     main: Callable[[Any, RunStore, bool], Any]
+    summary: Callable[[Any], Table]
 
 
 def _experiments() -> dict[str, Experiment]:
@@ -28,7 +30,10 @@ def _experiments() -> dict[str, Experiment]:
 
     return {
         "offense-defense": Experiment(
-            "offense-defense", offense_defense.OffenseDefenseConfig, offense_defense.main
+            "offense-defense",
+            offense_defense.OffenseDefenseConfig,
+            offense_defense.main,
+            offense_defense.summary,
         )
     }
 

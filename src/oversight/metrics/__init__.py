@@ -10,7 +10,12 @@ from oversight.metrics.estimate import (
     rate,
     resample_indices,
 )
-from oversight.metrics.formulas import matches_formula, random_testing_catch_rate
+from oversight.metrics.formulas import (
+    matches_formula,
+    random_testing_catch_rate,
+    rate_matches_formula,
+    wilson_interval,
+)
 
 __all__ = [
     "Estimate",
@@ -21,10 +26,12 @@ __all__ = [
     "percentile_interval",
     "random_testing_catch_rate",
     "rate",
+    "rate_matches_formula",
     "resample_indices",
     "roc_auc",
     "roc_auc_ci",
     "roc_curve",
     "safety",
     "safety_curve",
+    "wilson_interval",
 ]

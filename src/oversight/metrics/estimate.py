@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -37,6 +38,16 @@ class Estimate:
             f"{name}.ci_high": self.ci_high,
             f"{name}.n": self.n,
         }
+
+
+def format_ci(metrics: Mapping[str, Any], key: str, digits: int = 3) -> str:
+    """``value [low, high]`` of a flat metric (``NAME``, ``NAME.ci_low``, ``NAME.ci_high``), or a
+    dash when it is missing or undefined."""
+    v = metrics.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    lo, hi = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
+    return f"{v:.{digits}f} [{lo:.2f}, {hi:.2f}]"
 
 
 def check_bootstrap_args(n_boot: int, alpha: float) -> None:

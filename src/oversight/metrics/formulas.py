@@ -29,6 +29,24 @@ def random_testing_catch_rate(rho: ArrayLike, t: ArrayLike) -> float | np.ndarra
     return float(result) if result.ndim == 0 else result
 
 
-def matches_formula(measured: Estimate, predicted: float) -> bool:
-    """True iff ``predicted`` lies in the measured CI ``[ci_low, ci_high]`` (False if NaN)."""
-    return bool(measured.ci_low <= predicted <= measured.ci_high)
+def matches_formula(measured: Estimate, predicted: float, tol: float = 1e-9) -> bool:
+    """True iff ``predicted`` lies in the measured CI ``[ci_low, ci_high]``, widened by ``tol``
+    for rounding (False if NaN)."""
+    return bool(measured.ci_low - tol <= predicted <= measured.ci_high + tol)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial rate: unlike a percentile bootstrap, it does not
+    collapse to a point when every trial agrees (0 of 40 still admits a rate of a few %)."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def rate_matches_formula(successes: int, n: int, predicted: float) -> bool:
+    """True iff ``predicted`` is inside the Wilson 95% interval of ``successes / n``."""
+    lo, hi = wilson_interval(successes, n)
+    return bool(lo - 1e-9 <= predicted <= hi + 1e-9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oversight.experiments.offense_defense.analysis import Analysis, analyse
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
-from oversight.experiments.offense_defense.report import build_report
+from oversight.experiments.offense_defense.report import ARM_LABELS, build_report, summary_table
 from oversight.experiments.offense_defense.run import run
 from oversight.experiments.store import REPORT, RunStore
 from oversight.report.html import write_report
@@ -19,4 +19,9 @@ def main(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> A
     return analysis
 
 
-__all__ = ["OffenseDefenseConfig", "main"]
+def summary(analysis: Analysis):
+    """The headline table printed by ``oversight run``."""
+    return summary_table(analysis, list(ARM_LABELS), terminal=True)
+
+
+__all__ = ["OffenseDefenseConfig", "main", "summary"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from oversight.experiments.offense_defense.analysis import Analysis, nominal_k
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
+from oversight.metrics.estimate import format_ci
 from oversight.report import plots
 from oversight.report.model import Cell, Figure, Report, Section, Table
 
@@ -23,43 +22,30 @@ ARM_LABELS = {
     "adaptive_assisted": "adaptive attacker vs assisted judge",
 }
 MAIN_ARMS = [a for a in ARM_LABELS if not a.startswith("adaptive")]
+VERDICT_METRICS = ("judge_accuracy", "catch_rate", "false_alarm_rate", "acceptance_precision")
 
 
 def ci(m: dict, key: str) -> str:
-    """``value [low, high]`` for a metric, or a dash."""
-    v = m.get(key)
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    lo, hi = m.get(f"{key}.ci_low"), m.get(f"{key}.ci_high")
-    return f"{v:.3f} [{lo:.2f}, {hi:.2f}]"
+    return format_ci(m, key)
 
 
-def summary_table(a: Analysis, arms: list[str]) -> Table:
+def summary_table(a: Analysis, arms: list[str], terminal: bool = False) -> Table:
+    """Judge outcomes, one row per arm; ``terminal`` makes it narrow enough for the CLI."""
     m = a.metrics
-    rows = []
-    for arm in arms:
-        if f"judge_accuracy.{arm}" not in m:
-            continue
-        rows.append(
-            [
-                ARM_LABELS.get(arm, arm),
-                ci(m, f"judge_accuracy.{arm}"),
-                ci(m, f"catch_rate.{arm}"),
-                ci(m, f"false_alarm_rate.{arm}"),
-                ci(m, f"acceptance_precision.{arm}"),
-                m.get(f"judge_spent_max.{arm}"),
-            ]
-        )
+    digits = 2 if terminal else 3
+    rows = [
+        [
+            arm if terminal else ARM_LABELS.get(arm, arm),
+            *(format_ci(m, f"{name}.{arm}", digits) for name in VERDICT_METRICS),
+            *([] if terminal else [m.get(f"judge_spent_max.{arm}")]),
+        ]
+        for arm in arms
+        if f"judge_accuracy.{arm}" in m
+    ]
+    columns = ["arm", "judge accuracy", "catch rate", "false alarms", "acceptance precision"]
     return Table(
         "Judge outcomes by arm (95% bootstrap CIs)",
-        [
-            "arm",
-            "judge accuracy",
-            "catch rate",
-            "false alarms",
-            "acceptance precision",
-            "max spent",
-        ],
+        columns if terminal else [*columns, "max spent"],
         rows,
         note="Catch rate over lazy and backdoored artifacts; false alarms over honest ones; "
         "acceptance precision = share of accepted artifacts that are gold-correct.",
@@ -333,23 +319,28 @@ def formula_section(a: Analysis) -> Section:
     rows = [
         [
             ARM_LABELS[f.arm],
-            f.tests,
-            ci(f.measured.flat("x"), "x"),
+            f.group,
+            format_ci(f.measured.flat("x"), "x"),
             Cell(
                 f"{f.predicted:.3f}",
                 "formula" if f.matches else None,
-                "inside the measured CI" if f.matches else "outside the measured CI",
+                "inside the Wilson 95% interval of the measured rate"
+                if f.matches
+                else "outside it",
             ),
-            "matches" if f.matches else "differs",
+            "matches the formula" if f.matches else "differs",
         ]
         for f in a.formulas
     ]
     table = Table(
         "Measured catch rate vs the formula 1 - (1 - rho)^t",
-        ["arm", "tests", "measured", "formula", "verdict"],
+        ["arm", "artifacts", "measured", "formula", "verdict"],
         rows,
-        note="rho: the artifact's share of differing inputs (gold); t: tests the budget "
-        "buys. Rates that match the formula are flagged: there the measurement adds "
+        note="rho: each artifact's share of differing inputs (gold); t: the random tests the "
+        "budgets buy (the judge's; plus the critic's in the assisted arm); the formula column is "
+        "the mean over artifacts. A row matches when the formula lies inside the Wilson 95% "
+        "interval of the measured rate (the bootstrap CI shown collapses to a point when "
+        "every trial agrees). Flagged rows match the formula: there the measurement adds "
         "nothing beyond arithmetic.",
     )
     return Section("Formula check", "", [table])
