@@ -126,3 +126,23 @@ def test_resume_after_interruption_redoes_nothing(tmp_path, monkeypatch):
 def test_resume_refuses_a_config(tmp_path):
     result = runner.invoke(app, ["run", "x.yaml", "--resume", str(tmp_path)])
     assert result.exit_code == 2
+
+
+def test_oracle_command(tmp_path):
+    r = tmp_path / "r.dsl"
+    r.write_text("# reference\nout = x + 1\nif x == 5: out = 0\nv = x * 3\n")
+    p = tmp_path / "p.dsl"
+    p.write_text("out = x + 1\n")
+    result = runner.invoke(app, ["oracle", str(r), str(p), "--bits", "4"])
+    assert result.exit_code == 0, result.output
+    assert "equivalent: False" in result.output and "saving: 2" in result.output
+    assert "first differing inputs: 5" in result.output
+
+
+def test_malformed_program_names_line_and_column(tmp_path):
+    r = tmp_path / "r.dsl"
+    r.write_text("out = x + 1\n\nout = out $ 3\n")
+    result = runner.invoke(app, ["oracle", str(r), str(r), "--bits", "8"])
+    assert result.exit_code == 2
+    assert "line 3, column 11: unexpected character '$'" in result.output
+    assert "Traceback" not in result.output

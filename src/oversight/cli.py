@@ -76,6 +76,40 @@ def run(
 
 
 @app.command()
+def oracle(
+    reference: Annotated[Path, typer.Argument(help="The reference program R (DSL file).")],
+    artifact: Annotated[Path, typer.Argument(help="The claimed improvement P (DSL file).")],
+    bits: Annotated[int, typer.Option(help="Input width B.")] = 16,
+    show: Annotated[int, typer.Option(help="How many differing inputs to list.")] = 8,
+) -> None:
+    """Check P against R on all 2^B inputs with the gold oracle: equivalence, saving, and the
+    inputs on which they differ."""
+    from oversight.envs.programs.dsl import parse
+    from oversight.envs.programs.oracle import gold_oracle
+
+    try:
+        programs = []
+        for path in (reference, artifact):
+            if not path.exists():
+                raise OversightError(f"no such file: {path}")
+            try:
+                programs.append(parse(path.read_text(), bits))
+            except OversightError as e:
+                raise OversightError(f"{path}: {e}") from None
+        result = gold_oracle(*programs)
+    except OversightError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"equivalent: {result.equivalent}   saving: {result.saving} lines   "
+        f"acceptable: {result.label}   differing inputs: {len(result.diff_inputs)} "
+        f"(share {result.share:.3g})"
+    )
+    if len(result.diff_inputs):
+        console.print("first differing inputs: " + ", ".join(map(str, result.diff_inputs[:show])))
+
+
+@app.command()
 def configs() -> None:
     """List the embedded configs (names usable in place of a file with `oversight run`)."""
     from oversight.experiments.config import embedded_configs

@@ -169,41 +169,48 @@ def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore):
 
 
 def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> list[Transcript]:
-    """Play every arm, appending transcripts batch by batch; returns all transcripts."""
+    """Build artifacts, train the learned critic, then play every arm, appending transcripts
+    batch by batch; returns all transcripts."""
     env = ProgramEnv(cfg.generator, cfg.penalty)
     done = store.done_ids()
-    items = {"main": list(build_items(cfg, env, range(cfg.problems)))}
-    if cfg.adaptive.enabled:
-        items["adaptive"] = list(build_adaptive(cfg, env)) + [
-            it for it in items["main"] if it.gold.kind == "honest"
-        ]
-    learned = None
-    if cfg.learned.enabled:
-        net = _train_learned(cfg, env, store)
-
-        def learned(pointer: str) -> Agent:
-            from oversight.agents.learned_critic import LearnedCritic
-
-            kind = "learned" if pointer == "learned" else "pointer_random"
-            c = cfg.critic.model_copy(
-                update={"kind": kind, "budget_fraction": cfg.learned.budget_fraction}
-            )
-            return LearnedCritic(c, pointer=pointer, net=net, seed=cfg.seed)  # type: ignore[arg-type]
-
-    plan = [
-        (arm, [it for it in items[arm.items] if f"{arm.name}/{it.artifact.id}" not in done])
-        for arm in arms(cfg, learned)
-    ]
-    total = sum(len(todo) for _, todo in plan)
+    per_problem = (
+        cfg.makers.honest_per_problem + 1 + len(cfg.attack.families) * len(cfg.attack.subtlety_bits)
+    )
     with Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         disable=not progress,
-        transient=False,
     ) as bar:
-        task = bar.add_task("episodes", total=total)
+        main = build_items(cfg, env, range(cfg.problems))
+        items = {"main": list(bar.track(main, cfg.problems * per_problem, description="artifacts"))}
+        if cfg.adaptive.enabled:
+            n = cfg.problems * len(cfg.adaptive.subtlety_bits)
+            adaptive = bar.track(build_adaptive(cfg, env), n, description="adaptive attacks")
+            items["adaptive"] = list(adaptive) + [
+                it for it in items["main"] if it.gold.kind == "honest"
+            ]
+        learned = None
+        if cfg.learned.enabled:
+            training = bar.add_task("train learned critic", total=1)
+            net = _train_learned(cfg, env, store)
+            bar.advance(training)
+
+            def learned(pointer: str) -> Agent:
+                from oversight.agents.learned_critic import LearnedCritic
+
+                kind = "learned" if pointer == "learned" else "pointer_random"
+                c = cfg.critic.model_copy(
+                    update={"kind": kind, "budget_fraction": cfg.learned.budget_fraction}
+                )
+                return LearnedCritic(c, pointer=pointer, net=net, seed=cfg.seed)  # type: ignore[arg-type]
+
+        plan = [
+            (arm, [it for it in items[arm.items] if f"{arm.name}/{it.artifact.id}" not in done])
+            for arm in arms(cfg, learned)
+        ]
+        task = bar.add_task("episodes", total=sum(len(todo) for _, todo in plan))
         for arm, todo in plan:
             bar.update(task, description=arm.name)
             judge = BudgetedJudge(arm.judge, seed=derive_seed(cfg.seed, "judge"))
