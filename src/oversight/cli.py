@@ -53,8 +53,10 @@ def run(
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Run an experiment (default: offense-defense on the program environment) and write the
-    run folder: config.yaml, transcripts.jsonl, metrics.json, report.html."""
+    """Run an experiment (default: offense-defense) and write its run folder.
+
+    The folder holds config.yaml, transcripts.jsonl, metrics.json and report.html.
+    """
     from oversight.experiments import registry
 
     try:
@@ -82,8 +84,10 @@ def oracle(
     bits: Annotated[int, typer.Option(help="Input width B.")] = 16,
     show: Annotated[int, typer.Option(help="How many differing inputs to list.")] = 8,
 ) -> None:
-    """Check P against R on all 2^B inputs with the gold oracle: equivalence, saving, and the
-    inputs on which they differ."""
+    """Compare two DSL programs on every input with the gold oracle.
+
+    Prints equivalence, the saving in lines, and the inputs on which they differ.
+    """
     from oversight.envs.programs.dsl import parse
     from oversight.envs.programs.oracle import gold_oracle
 
@@ -111,7 +115,7 @@ def oracle(
 
 @app.command()
 def configs() -> None:
-    """List the embedded configs (names usable in place of a file with `oversight run`)."""
+    """List the embedded configs, usable by name in place of a file."""
     from oversight.experiments.config import embedded_configs
 
     for name, path in sorted(embedded_configs().items()):

@@ -77,13 +77,20 @@ def _legend(ax: Axes, **kwargs: object) -> None:
         ax.legend(fontsize="small", **kwargs)
 
 
+def _tick_label(t: float) -> str:
+    """``1/4096`` for reciprocals of whole numbers below 1, else the plain number."""
+    if 0 < t < 1 and abs(1 / t - round(1 / t)) < 1e-6 * (1 / t):
+        return f"1/{round(1 / t)}"
+    return f"{t:g}"
+
+
 def _log_x_axis(ax: Axes, xs: list[Sequence[float]]) -> None:
     ax.set_xscale("log")
     ticks = np.unique(np.concatenate([np.empty(0), *(_floats(x) for x in xs)]))
     ticks = ticks[np.isfinite(ticks) & (ticks > 0)]
     # Few x values (k = 1, 2, 4, 8, ...): label them as plain numbers rather than 2x10^0.
     if 0 < ticks.size <= 12:
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xticks(ticks, [_tick_label(t) for t in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
