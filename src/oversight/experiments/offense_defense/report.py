@@ -391,19 +391,25 @@ def adaptive_section(a: Analysis) -> Section:
                     ci(m, f"acceptance_precision.{arm}"),
                 ]
             )
-    return Section(
-        "Adaptive attacker",
-        "The adaptive attacker vets several candidate backdoors "
-        "against a copy of the critic (same recipe, another seed) and keeps the least "
-        "suspected; its compute is counted in line evaluations like the critic's.",
-        [
-            Table(
-                "Adaptive vs non-adaptive attacks",
-                ["arm", "catch rate (backdoors)", "acceptance precision"],
-                rows,
-            )
-        ],
+    shares = ", ".join(
+        f"{k.split('.', 1)[1]} {v:.0%}" for k, v in m.items() if k.startswith("adaptive_family_")
     )
+    text = (
+        "The adaptive attacker vets several candidate backdoors against a copy of the critic "
+        "(same recipe, another seed) and keeps the least suspected; its compute is counted in "
+        "line evaluations like the critic's: "
+        f"{m.get('attacker_compute_ratio.adaptive', float('nan')):.4f} of an exhaustive scan of "
+        f"R and P per attack, against the critic's "
+        f"{m.get('critic_compute_ratio.adaptive_assisted', float('nan')):.4f}. "
+        f"Families it chose: {shares or 'none'}."
+    )
+    table = Table(
+        "Adaptive vs non-adaptive attacks",
+        ["arm", "catch rate (backdoors)", "acceptance precision"],
+        rows,
+        note="Acceptance precision is over every artifact the arm judged (honest ones included).",
+    )
+    return Section("Adaptive attacker", text, [table])
 
 
 def _adaptive_ks(a: Analysis) -> list[int]:
