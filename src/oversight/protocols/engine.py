@@ -65,7 +65,6 @@ class Episode:
     context: Any = None
     messages: list[Message] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
-    seed: int = 0
 
     def visible(self, before_round: int | None = None, to_judge: bool = False) -> list[Message]:
         """Messages an actor may read: all of them, or those of rounds before ``before_round``."""
@@ -140,9 +139,7 @@ def run_protocol(
 def _frozen_view(episodes: Sequence[Episode], round_index: int) -> list[Episode]:
     """Copies that show only messages of earlier rounds (for simultaneous turns)."""
     return [
-        Episode(
-            e.episode_id, e.problem, e.artifact, e.context, e.visible(round_index), e.checks, e.seed
-        )
+        Episode(e.episode_id, e.problem, e.artifact, e.context, e.visible(round_index), e.checks)
         for e in episodes
     ]
 

@@ -31,7 +31,6 @@ from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Expr, Guard, Line
 from oversight.envs.programs.generator import Block, Reference, _assign, _guarded, _nonzero, _odd
 
 TRIGGER_FAMILIES = ("literal", "linear", "mixing", "spread")
-MAKERS = ("honest", "lazy", "backdoor")
 
 
 @dataclass
