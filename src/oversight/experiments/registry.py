@@ -26,15 +26,21 @@ class Experiment:
 
 
 def _experiments() -> dict[str, Experiment]:
-    from oversight.experiments import offense_defense
+    from oversight.experiments import digits_debate, offense_defense
 
     return {
+        "digits-debate": Experiment(
+            "digits-debate",
+            digits_debate.DigitsDebateConfig,
+            digits_debate.main,
+            digits_debate.summary,
+        ),
         "offense-defense": Experiment(
             "offense-defense",
             offense_defense.OffenseDefenseConfig,
             offense_defense.main,
             offense_defense.summary,
-        )
+        ),
     }
 
 

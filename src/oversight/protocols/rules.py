@@ -81,7 +81,8 @@ class ConsultancyRules(BaseModel):
     name: str = "consultancy"
     consultant: str = "consultant"
     questioner: str | None = Field(
-        "judge_questions", description="Role that asks the consultant questions; None: no questions."
+        "judge_questions",
+        description="Role that asks the consultant questions; None: no questions.",
     )
     rounds: int = Field(3, ge=1, le=1000)
 

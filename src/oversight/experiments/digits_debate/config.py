@@ -1,0 +1,65 @@
+"""Config schema of the digits pixel-debate experiment (Irving, Christiano, Amodei 2018)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEBATERS = ("minimax", "mcts", "greedy")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeTraining(_Strict):
+    steps: int = Field(6000, ge=1, description="Adam steps of 128 examples, fresh masks each.")
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(128, ge=1)
+
+
+class Setting(_Strict):
+    """One row group of the table: k revealed pixels, played by one kind of debater."""
+
+    pixels: int = Field(ge=1, le=64, description="k: pixels revealed in all (one per turn).")
+    debater: Literal["minimax", "mcts", "greedy"]
+    rollouts: int = Field(100, ge=1, description="MCTS simulations per move.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_debater(cls, data: dict) -> dict:
+        if isinstance(data, dict) and data.get("debater") not in (None, *DEBATERS):
+            raise ValueError(
+                f"unknown debater {data.get('debater')!r}; allowed: {', '.join(DEBATERS)}"
+            )
+        return data
+
+
+class MctsCheck(_Strict):
+    """Exact minimax as ground truth for MCTS on a fixed subsample."""
+
+    enabled: bool = False
+    pixels: int = Field(6, ge=1, le=64)
+    images: int = Field(100, ge=1)
+    rollouts: list[int] = Field(default_factory=lambda: [50, 100, 200, 500, 1000])
+
+
+class DigitsDebateConfig(_Strict):
+    experiment: Literal["digits-debate"] = "digits-debate"
+    seed: int = 0
+    split_seed: int = Field(0, description="Seed of the stratified 70/30 split.")
+    test_images: int | None = Field(None, ge=1, description="Use the first N test images.")
+    settings: list[Setting] = Field(
+        default_factory=lambda: [
+            Setting(pixels=4, debater="minimax"),
+            Setting(pixels=6, debater="mcts", rollouts=100),
+        ]
+    )
+    judge: JudgeTraining = Field(default_factory=JudgeTraining)
+    robustness: bool = Field(
+        True, description="Also let debaters plan against a judge copy (another seed)."
+    )
+    mcts_check: MctsCheck = Field(default_factory=MctsCheck)
+    bootstrap: int = Field(1000, ge=10)
+    chunk: int = Field(60, ge=1, description="Images per stored chunk (the resume unit).")
