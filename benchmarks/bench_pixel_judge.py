@@ -105,6 +105,30 @@ def main() -> None:
     print(f"(a) batched:   {batched:12,.0f} evals/s  ({n_batched:,} masks in one call)")
     print(f"(b) unbatched: {unbatched:12,.0f} evals/s  (one call per mask, {n_unbatched:,} masks)")
     print(f"ratio (a)/(b): {batched / unbatched:12,.1f}x")
+    mcts_rates(judge, split, args.k, 6 if args.quick else 20, 8 if args.quick else 24)
+
+
+def mcts_rates(judge: SparsePixelJudge, split, k: int, images: int, rollouts: int) -> None:
+    """The same comparison inside MCTS: leaves evaluated per second of search, with the leaves
+    of all games of a simulation step in one judge call, or one call per leaf."""
+    from oversight.agents.debaters import mcts_play
+    from oversight.envs.digits.game import DebateGames, mask_to_bool
+
+    x, y = split.x_test[:images], split.y_test[:images]
+    games = DebateGames.grid(np.arange(images), y, x != 0)
+
+    def leaf(ids: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return judge.logits(x[ids], mask_to_bool(masks))
+
+    rates = {}
+    for batched in (True, False):
+        start = time.perf_counter()
+        result = mcts_play(games, k, rollouts, leaf, seed=0, batch_leaves=batched)
+        rates[batched] = result.leaves_evaluated / (time.perf_counter() - start)
+    print(f"MCTS, {len(games)} games, {rollouts} rollouts per move (search time included):")
+    print(f"(c) batched leaves:   {rates[True]:12,.0f} evals/s")
+    print(f"(d) unbatched leaves: {rates[False]:12,.0f} evals/s")
+    print(f"ratio (c)/(d):        {rates[True] / rates[False]:12,.1f}x")
 
 
 if __name__ == "__main__":
