@@ -18,28 +18,16 @@ Finally it times every compiled line on its own and breaks the vectorized cost d
 
 from __future__ import annotations
 
-import os
+import argparse
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
 
-# Pin one thread before numpy is imported (it reads these once, at import).
-for _var in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "BLIS_NUM_THREADS",
-):
-    os.environ[_var] = "1"
+import numpy as np
+import one_thread
 
-import argparse  # noqa: E402
-import random  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from oversight.envs.programs.dsl import (  # noqa: E402
+from oversight.envs.programs.dsl import (
     COMPARISONS,
     INPUT_VAR,
     OUTPUT_VAR,
@@ -51,7 +39,7 @@ from oversight.envs.programs.dsl import (  # noqa: E402
     Program,
     Var,
 )
-from oversight.envs.programs.interpreter import (  # noqa: E402
+from oversight.envs.programs.interpreter import (
     CompiledProgram,
     all_inputs,
     run_steps,
@@ -82,14 +70,6 @@ OP_WEIGHTS: dict[str | None, int] = {
     None: 1,  # plain copy
 }
 GUARD_PROB = 0.3
-
-
-def pin_one_core() -> None:
-    """Restrict this process to one CPU, where the OS allows it."""
-    if hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity"):
-        cpus = sorted(os.sched_getaffinity(0))
-        if cpus:
-            os.sched_setaffinity(0, {cpus[0]})
 
 
 def random_program(rng: random.Random, bits: int = BITS, n_lines: int = 50) -> Program:
@@ -190,7 +170,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    pin_one_core()
+    one_thread.pin_one_core()
     n_programs = args.programs or (2 if args.quick else 6)
     repeats, number = (3, 3) if args.quick else (7, 10)
     n_step_inputs = 100 if args.quick else 400

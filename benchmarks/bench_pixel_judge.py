@@ -17,28 +17,16 @@ their ratio. The judge is untrained by default (speed does not depend on the wei
 
 from __future__ import annotations
 
-import os
+import argparse
+import time
+from collections.abc import Callable
 
-# Pin one thread before numpy and torch are imported (they read these once, at import).
-for _var in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "BLIS_NUM_THREADS",
-):
-    os.environ[_var] = "1"
+import numpy as np
+import one_thread  # noqa: F401  (must come before numpy)
+import torch
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from oversight.envs.digits.data import load_digits_split, random_masks  # noqa: E402
-from oversight.judges.sparse_pixel import (  # noqa: E402
+from oversight.envs.digits.data import load_digits_split, random_masks
+from oversight.judges.sparse_pixel import (
     SparsePixelJudge,
     new_judge,
     train_sparse_judge,

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import append_jsonl, read_jsonl
 from oversight.core.seeding import derive_seed, rng
 from oversight.experiments.digits_debate.analysis import ImageOutcome, wrong_labels
 from oversight.experiments.digits_debate.config import DigitsDebateConfig, Setting
-from oversight.experiments.store import RunStore
+from oversight.experiments.store import RunStore, progress_bar
 
 OUTCOMES = "outcomes.jsonl"
 NO_PRECOMMIT = 9
@@ -170,13 +170,7 @@ def run(cfg: DigitsDebateConfig, store: RunStore, progress: bool = True) -> dict
         {cfg.mcts_check.pixels} if cfg.mcts_check.enabled else set()
     )
     planners = ["ruling", "copy"] if cfg.robustness else ["ruling"]
-    with Progress(
-        TextColumn("{task.description:<30}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not progress,
-    ) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task("train judges", total=1)
         js = judges(cfg, data, store, ks)
         bar.advance(task)

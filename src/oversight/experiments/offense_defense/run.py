@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from oversight.agents.attacker import AdaptiveAttacker
 from oversight.agents.critics import SearchCritic
 from oversight.core.records import Artifact, Gold, Problem, Transcript
@@ -25,7 +23,7 @@ from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
 from oversight.envs.programs.makers import Made, make_backdoor, make_honest, make_lazy
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
-from oversight.experiments.store import RunStore
+from oversight.experiments.store import RunStore, progress_bar
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, run_protocol
 
@@ -176,13 +174,7 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
     per_problem = (
         cfg.makers.honest_per_problem + 1 + len(cfg.attack.families) * len(cfg.attack.subtlety_bits)
     )
-    with Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not progress,
-    ) as bar:
+    with progress_bar(progress) as bar:
         main = build_items(cfg, env, range(cfg.problems))
         items = {"main": list(bar.track(main, cfg.problems * per_problem, description="artifacts"))}
         if cfg.adaptive.enabled:
