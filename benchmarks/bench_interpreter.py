@@ -18,6 +18,10 @@ Finally it times every compiled line on its own and breaks the vectorized cost d
 
 from __future__ import annotations
 
+import one_thread  # sets thread variables: must come before numpy and torch
+
+# isort: split
+
 import argparse
 import random
 import time
@@ -25,7 +29,6 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
-import one_thread
 
 from oversight.envs.programs.dsl import (
     COMPARISONS,

@@ -17,12 +17,15 @@ their ratio. The judge is untrained by default (speed does not depend on the wei
 
 from __future__ import annotations
 
+import one_thread  # noqa: F401  (sets thread variables: must come before numpy and torch)
+
+# isort: split
+
 import argparse
 import time
 from collections.abc import Callable
 
 import numpy as np
-import one_thread  # noqa: F401  (must come before numpy)
 import torch
 
 from oversight.envs.digits.data import load_digits_split, random_masks
