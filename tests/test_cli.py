@@ -146,3 +146,21 @@ def test_malformed_program_names_line_and_column(tmp_path):
     assert result.exit_code == 2
     assert "line 3, column 11: unexpected character '$'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_export_command(tmp_path):
+    run = tmp_path / "run"
+    assert (
+        runner.invoke(
+            app, ["run", "offense-defense-quick", *TINY, "--out", str(run), "--quiet"]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        app, ["export", str(run), "--out", str(tmp_path / "e"), "--arm", "assisted_guided"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e" / "preference.jsonl").read_text().strip()
+    assert (tmp_path / "e" / "unpaired.jsonl").read_text().strip()
+    bad = runner.invoke(app, ["export", str(run), "--arm", "nope"])
+    assert bad.exit_code == 2 and "arms in this run" in bad.output

@@ -114,6 +114,44 @@ def oracle(
 
 
 @app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (holds transcripts.jsonl).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: RUN_DIR/export).")
+    ] = None,
+    labels: Annotated[
+        str,
+        typer.Option(
+            help="Label source: judge (the judge's verdicts; never reads gold) or gold "
+            "(gold-trained ceiling only)."
+        ),
+    ] = "judge",
+    arm: Annotated[
+        str | None, typer.Option(help="Export only this arm (default: every arm).")
+    ] = None,
+) -> None:
+    """Export a run's verdicts as reward-model data in TRL's formats.
+
+    Writes preference.jsonl (prompt, chosen, rejected) and unpaired.jsonl
+    (prompt, completion, label), labelled by the judge unless --labels gold.
+    """
+    from typing import cast
+
+    from oversight.learning.export import LabelSource, export_run
+
+    try:
+        if labels not in ("judge", "gold"):
+            raise OversightError(f"--labels: unknown value {labels!r}; allowed: judge, gold")
+        paths = export_run(run_dir, out or run_dir / "export", cast(LabelSource, labels), arm)
+    except OversightError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    for name, path in paths.items():
+        n = sum(1 for line in path.read_text().splitlines() if line.strip())
+        console.print(f"{name}: {n} rows → {path}")
+
+
+@app.command()
 def configs() -> None:
     """List the embedded configs, usable by name in place of a file."""
     from oversight.experiments.config import embedded_configs
