@@ -142,13 +142,14 @@ def mcts_section(cfg: DigitsDebateConfig, a: DigitsAnalysis) -> Section:
             series,
             title=f"k = {cfg.mcts_check.pixels}, {cfg.mcts_check.images} test images",
             xlabel="rollouts per move",
-            ylabel="honest win rate (per game)",
+            ylabel="honest win rate (per image, first mover)",
             logx=True,
             bounds=bounds,
         ),
     )
     table = Table(
-        "MCTS vs exact minimax (per game: 10 objectives x 2 first movers per image)",
+        "MCTS vs exact minimax: agreement per game (10 objectives x 2 first movers per "
+        "image), win rates per image and first mover",
         ["rollouts", "agreement with minimax", "no precommit", "precommit"],
         rows,
     )
