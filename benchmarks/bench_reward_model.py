@@ -34,9 +34,7 @@ from oversight.envs.programs.env import ProgramContext, ProgramEnv
 from oversight.envs.programs.generator import GeneratorKnobs
 from oversight.envs.programs.makers import (
     TRIGGER_FAMILIES,
-    make_backdoor,
-    make_honest,
-    make_lazy,
+    make,
 )
 from oversight.learning import reward_models as rm
 
@@ -52,12 +50,7 @@ def artifacts(env: ProgramEnv, seeds: range) -> list[tuple[str, ProgramContext, 
         r = np.random.default_rng(seed)
         for tag in ("honest", "lazy", *TRIGGER_FAMILIES):
             try:
-                if tag == "honest":
-                    made = make_honest(ref, r)
-                elif tag == "lazy":
-                    made = make_lazy(ref, r)
-                else:
-                    made = make_backdoor(ref, r, tag, RARITY)
+                made = make(tag, ref, r, RARITY)
             except OversightError:
                 continue
             artifact = env.artifact(problem, made, tag, tag)

@@ -17,14 +17,12 @@ from oversight.agents.critics import CriticConfig, critic_budget  # noqa: E402
 from oversight.core.errors import OversightError  # noqa: E402
 from oversight.core.records import Artifact, Problem, Transcript  # noqa: E402
 from oversight.envs.programs.env import ProgramContext, ProgramEnv  # noqa: E402
-from oversight.envs.programs.generator import GeneratorKnobs, Reference  # noqa: E402
+from oversight.envs.programs.generator import GeneratorKnobs  # noqa: E402
 from oversight.envs.programs.interpreter import run_steps  # noqa: E402
 from oversight.envs.programs.makers import (  # noqa: E402
     TRIGGER_FAMILIES,
     Made,
-    make_backdoor,
-    make_honest,
-    make_lazy,
+    make,
 )
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig  # noqa: E402
 from oversight.protocols.engine import CRITIQUE, Episode, run_protocol  # noqa: E402
@@ -45,14 +43,6 @@ class Item:
     tag: str
 
 
-def make(tag: str, ref: Reference, r: np.random.Generator) -> Made:
-    if tag == "honest":
-        return make_honest(ref, r)
-    if tag == "lazy":
-        return make_lazy(ref, r)
-    return make_backdoor(ref, r, tag, RARITY)
-
-
 def build(env: ProgramEnv, seeds: range) -> list[Item]:
     out = []
     for seed in seeds:
@@ -60,7 +50,7 @@ def build(env: ProgramEnv, seeds: range) -> list[Item]:
         r = np.random.default_rng(seed)
         for tag in ("honest", "lazy", *TRIGGER_FAMILIES):
             try:
-                made = make(tag, ref, r)
+                made = make(tag, ref, r, RARITY)
             except OversightError:  # e.g. no net saving left for a long trigger
                 continue
             artifact = env.artifact(problem, made, tag, tag)

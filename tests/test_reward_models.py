@@ -15,13 +15,10 @@ torch = pytest.importorskip("torch")
 from oversight.core.errors import OversightError  # noqa: E402
 from oversight.core.records import Verdict  # noqa: E402
 from oversight.envs.programs.env import ProgramContext, ProgramEnv  # noqa: E402
-from oversight.envs.programs.generator import GeneratorKnobs, Reference  # noqa: E402
+from oversight.envs.programs.generator import GeneratorKnobs  # noqa: E402
 from oversight.envs.programs.makers import (  # noqa: E402
     TRIGGER_FAMILIES,
-    Made,
-    make_backdoor,
-    make_honest,
-    make_lazy,
+    make,
 )
 from oversight.learning import reward_models as rm  # noqa: E402
 
@@ -40,14 +37,6 @@ class Item:
     gold: bool
 
 
-def make(tag: str, ref: Reference, r: np.random.Generator) -> Made:
-    if tag == "honest":
-        return make_honest(ref, r)
-    if tag == "lazy":
-        return make_lazy(ref, r)
-    return make_backdoor(ref, r, tag, RARITY)
-
-
 def build(env: ProgramEnv, seeds: range) -> list[Item]:
     out = []
     for seed in seeds:
@@ -55,7 +44,7 @@ def build(env: ProgramEnv, seeds: range) -> list[Item]:
         r = np.random.default_rng(seed)
         for tag in TAGS:
             try:
-                made = make(tag, ref, r)
+                made = make(tag, ref, r, RARITY)
             except OversightError:  # e.g. no net saving left for a long trigger
                 continue
             artifact = env.artifact(problem, made, tag, tag)

@@ -224,3 +224,14 @@ def make_backdoor(
 def nominal_subtlety(share: float) -> float:
     """Attacker subtlety: ``-log2`` of the share of inputs on which P differs from R."""
     return math.inf if share <= 0 else -math.log2(share)
+
+
+def make(
+    tag: str, ref: Reference, r: np.random.Generator, k: int = 10, rename_share: float = 0.0
+) -> Made:
+    """A maker by name: ``honest``, ``lazy``, or a trigger family (a backdoor of subtlety k)."""
+    if tag == "honest":
+        return make_honest(ref, r, rename_share)
+    if tag == "lazy":
+        return make_lazy(ref, r, rename_share)
+    return make_backdoor(ref, r, tag, k, rename_share=rename_share)
