@@ -109,7 +109,8 @@ def control_table(a: DigitsAnalysis) -> Table:
         rows,
         note="The judge sees k random nonzero pixels and only has to choose between the true "
         "label and a second one. Compare with the precommit column of the debate: the gap is "
-        "what debate adds beyond precommitment.",
+        "what debate adds beyond precommitment. Against the judge's top wrong label the rule "
+        "is the judge's argmax, so that column equals judge alone by construction.",
     )
 
 
