@@ -1,0 +1,332 @@
+"""The program improver as a policy: it edits a reference program R into a claimed improvement P.
+
+Action space for a program of ``L`` lines (:func:`apply_action`):
+
+- ``i < L``: delete line ``i``;
+- ``L + i``: *substitute* line ``i``: replace its binary expression ``a op b`` by its first
+  operand ``a`` (valid only on binary-op lines). This never shortens the program, but it gives
+  the improver "simplifications" that are wrong on a few inputs, which a weak judge may accept.
+
+An episode applies ``steps`` actions in turn, each on the current program (:func:`rollout`).
+
+:class:`ImproverNet` scores every action: per-line features (:func:`improver_features`: the
+artifact rows of :func:`~oversight.agents.learned_critic.line_features` on ``(R, current P)``
+plus two structural columns) go through a per-line MLP and one transformer encoder layer over
+the lines, and two linear heads give a delete logit and a substitute logit per line. It
+implements the :class:`~oversight.learning.policy_gradient.Policy` protocol, so it trains with
+:func:`~oversight.learning.policy_gradient.train_policy` (:func:`train_improver`) against a
+switchable reward: the gold value (:func:`gold_reward`), or any ``(R, P) -> float`` through
+:func:`reward_from` (a judge, a reward model).
+
+torch is imported at module level: import this module lazily (nothing in ``oversight`` imports
+it at import time), so that ``import oversight`` works without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from oversight.agents.learned_critic import N_FEATURES, line_features
+from oversight.core.seeding import derive_seed
+from oversight.envs.programs.dsl import OUTPUT_VAR, Expr, Line, Program
+from oversight.envs.programs.env import ProgramContext
+from oversight.envs.programs.generator import GeneratorKnobs, generate_reference
+from oversight.envs.programs.oracle import gold_oracle
+from oversight.learning.policy_gradient import PGConfig, TrainLog, train_policy
+
+EXTRA_FEATURES: tuple[str, ...] = ("statically_live", "substitutable")
+"""Columns :func:`improver_features` appends to the artifact rows of ``line_features``."""
+
+N_IMPROVER_FEATURES = N_FEATURES + len(EXTRA_FEATURES)
+
+PairReward = Callable[[Program, Program], float]
+"""A reward for one edit: ``fn(reference, edited program) -> float``."""
+
+
+@dataclass(frozen=True)
+class ImproverState:
+    """One observation: the reference R and the current program P (R itself at step 0)."""
+
+    reference: Program
+    current: Program
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def n_actions(program: Program) -> int:
+    """Number of action indices for ``program``: ``2 * len(program)`` (delete, substitute)."""
+    return 2 * len(program)
+
+
+def substitutable(line: Line) -> bool:
+    """Whether line ``t = a op b`` can be simplified to ``t = a`` (binary-op lines only)."""
+    return line.expr.op is not None and len(line.expr.args) == 2
+
+
+def valid_actions(program: Program) -> np.ndarray:
+    """``(2 * len(program),)`` bool: every delete, and substitutes of binary-op lines.
+
+    Deleting the only line is excluded: an empty program has no action space for a next step.
+    """
+    n = len(program)
+    mask = np.zeros(2 * n, dtype=bool)
+    mask[:n] = n > 1
+    mask[n:] = [substitutable(line) for line in program.lines]
+    return mask
+
+
+def apply_action(program: Program, action: int) -> Program:
+    """The program after ``action``: ``i < L`` deletes line ``i``; ``L + i`` replaces line
+    ``i``'s expression ``a op b`` by ``a`` (keeping any guard). Raises on an invalid action."""
+    n = len(program)
+    if not 0 <= action < 2 * n or not valid_actions(program)[action]:
+        raise ValueError(f"action {action} is not valid for a program of {n} lines")
+    lines = list(program.lines)
+    if action < n:
+        del lines[action]
+    else:
+        old = lines[action - n]
+        lines[action - n] = Line(old.target, Expr(None, old.expr.args[:1]), old.guard)
+    return Program(tuple(lines), program.bits)
+
+
+# --- features --------------------------------------------------------------------------------
+
+
+def statically_live(program: Program) -> np.ndarray:
+    """``(L,)`` bool: whether each line's target may reach ``out`` (backward liveness).
+
+    A guarded line reads its own target and does not kill it (it may not fire). A line that is
+    not live can be deleted without changing the output on any input.
+    """
+    live = {OUTPUT_VAR}
+    flags = np.zeros(len(program), dtype=bool)
+    for i in range(len(program) - 1, -1, -1):
+        line = program.lines[i]
+        if line.target not in live:
+            continue
+        flags[i] = True
+        if line.guard is None:
+            live.discard(line.target)
+        live |= line.reads()
+    return flags
+
+
+@lru_cache(maxsize=4096)
+def _cached_features(reference: Program, current: Program) -> np.ndarray:
+    rows = line_features(ProgramContext(reference, current))[: len(current)]
+    extra = np.stack(
+        [
+            statically_live(current).astype(np.float32),
+            np.array([substitutable(line) for line in current.lines], dtype=np.float32),
+        ],
+        axis=1,
+    )
+    out = np.concatenate([rows, extra], axis=1)
+    out.flags.writeable = False  # shared through the cache
+    return out
+
+
+def improver_features(state: ImproverState) -> np.ndarray:
+    """``(len(P), N_IMPROVER_FEATURES)`` float32: the P rows of ``line_features((R, P))`` and
+    :data:`EXTRA_FEATURES`. Cached, since training revisits the same references often."""
+    return _cached_features(state.reference, state.current)
+
+
+# --- the network -----------------------------------------------------------------------------
+
+
+class ImproverNet(nn.Module):
+    """Per-line MLP, one transformer encoder layer over the lines, delete and substitute heads.
+
+    ``logits(obs)`` is ``(B, 2 * Lmax)`` for a batch of :class:`ImproverState` whose longest
+    current program has ``Lmax`` lines. Row ``b`` uses the action numbering of its own program
+    (delete ``i`` at ``i``, substitute ``i`` at ``L_b + i``); positions from ``2 * L_b`` on are
+    padding, masked by ``action_mask``. Line order reaches the model through the position
+    feature.
+    """
+
+    def __init__(self, n_features: int = N_IMPROVER_FEATURES, hidden: int = 32, heads: int = 4):
+        super().__init__()
+        self.embed = nn.Sequential(
+            nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden)
+        )
+        # dropout 0: the policy's randomness is only its sampled action (determinism, no
+        # train/eval mismatch).
+        self.encoder = nn.TransformerEncoderLayer(
+            hidden, heads, dim_feedforward=2 * hidden, dropout=0.0, batch_first=True
+        )
+        self.heads = nn.Linear(hidden, 2)  # column 0: delete, column 1: substitute
+
+    def _batch(self, obs: Sequence[ImproverState]) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = [len(s.current) for s in obs]
+        lmax = max(lengths)
+        x = torch.zeros(len(obs), lmax, self.embed[0].in_features)
+        for b, s in enumerate(obs):
+            x[b, : lengths[b]] = torch.from_numpy(improver_features(s).copy())
+        pad = torch.arange(lmax)[None, :] >= torch.tensor(lengths)[:, None]
+        return x, pad
+
+    def logits(self, obs: Sequence[ImproverState]) -> torch.Tensor:
+        """``(B, 2 * Lmax)`` action logits in each row's own numbering (padding arbitrary)."""
+        x, pad = self._batch(obs)
+        h = self.encoder(self.embed(x), src_key_padding_mask=pad)
+        per_line = self.heads(h)  # (B, Lmax, 2)
+        stacked = torch.cat([per_line[..., 0], per_line[..., 1]], dim=1)  # [delete | substitute]
+        return stacked.gather(1, _flat_index([len(s.current) for s in obs]))
+
+    def action_mask(self, obs: Sequence[ImproverState]) -> torch.Tensor:
+        """``(B, 2 * Lmax)`` bool: :func:`valid_actions` of each row's program, then padding."""
+        lmax = max(len(s.current) for s in obs)
+        mask = torch.zeros(len(obs), 2 * lmax, dtype=torch.bool)
+        for b, s in enumerate(obs):
+            valid = valid_actions(s.current)
+            mask[b, : len(valid)] = torch.from_numpy(valid)
+        return mask
+
+
+def _flat_index(lengths: list[int]) -> torch.Tensor:
+    """Per row, where flat action ``j`` sits in the ``[delete(Lmax) | substitute(Lmax)]`` stack:
+    ``j`` for ``j < L``, ``Lmax + j - L`` for substitutes; padding points at column 0."""
+    lmax = max(lengths)
+    j = torch.arange(2 * lmax)[None, :]
+    length = torch.tensor(lengths)[:, None]
+    index = torch.where(j < length, j, lmax + j - length)
+    return torch.where(j < 2 * length, index, torch.zeros_like(index))
+
+
+# --- rewards ---------------------------------------------------------------------------------
+
+
+def gold_reward(reference: Program, artifact: Program, penalty: float = 10.0) -> float:
+    """The gold value of P: its saving ``len(R) - len(P)`` if equivalent to R, else ``-penalty``."""
+    return gold_oracle(reference, artifact, penalty).value
+
+
+BatchReward = Callable[[Sequence[ImproverState], np.ndarray], np.ndarray]
+
+
+def reward_from(fn: PairReward) -> BatchReward:
+    """Adapt a per-edit reward ``fn(R, edited P)`` (gold, a judge, a reward model) to the
+    batch reward ``(states, actions) -> rewards`` that ``train_policy`` calls."""
+
+    def batch_reward(obs: Sequence[ImproverState], actions: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                fn(s.reference, apply_action(s.current, int(a)))
+                for s, a in zip(obs, actions, strict=True)
+            ],
+            dtype=np.float64,
+        )
+
+    return batch_reward
+
+
+# --- training and evaluation -----------------------------------------------------------------
+
+
+def reference_programs(seeds: Sequence[int], knobs: GeneratorKnobs) -> list[Program]:
+    """The reference program of every seed."""
+    return [generate_reference(knobs, int(s)).program for s in seeds]
+
+
+def train_improver(
+    train_seeds: Sequence[int],
+    knobs: GeneratorKnobs,
+    config: PGConfig,
+    reward: str | PairReward = "gold",
+    *,
+    hidden: int = 32,
+    penalty: float = 10.0,
+) -> tuple[ImproverNet, TrainLog]:
+    """Train a fresh :class:`ImproverNet` on one-edit episodes from the training references.
+
+    ``reward`` is ``"gold"`` (:func:`gold_reward` with ``penalty``) or any ``(R, P) -> float``.
+    The network's initial weights come from ``config.seed``, so the result is deterministic.
+    """
+    if reward == "gold":
+        pair: PairReward = lambda r, p: gold_reward(r, p, penalty)  # noqa: E731
+    elif callable(reward):
+        pair = reward
+    else:
+        raise ValueError(f"reward must be 'gold' or a callable, got {reward!r}")
+    programs = reference_programs(train_seeds, knobs)
+    if not programs:
+        raise ValueError("need at least one training seed")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(config.seed, "improver", "init"))
+        net = ImproverNet(hidden=hidden)
+
+    def sample_obs(gen: np.random.Generator, batch: int) -> list[ImproverState]:
+        picks = gen.integers(0, len(programs), size=batch)
+        return [ImproverState(programs[i], programs[i]) for i in picks]
+
+    log = train_policy(net, sample_obs, reward_from(pair), config)
+    return net, log
+
+
+def greedy_actions(net: ImproverNet, states: Sequence[ImproverState]) -> np.ndarray:
+    """The highest-scoring valid action of each state."""
+    with torch.no_grad():
+        logits = net.logits(states).masked_fill(~net.action_mask(states), float("-inf"))
+    return logits.argmax(dim=1).numpy()
+
+
+def rollout(net: ImproverNet, reference: Program, steps: int = 1) -> Program:
+    """Apply ``steps`` greedy actions in turn, each to the current program."""
+    current = reference
+    for _ in range(steps):
+        if not valid_actions(current).any():
+            break
+        action = int(greedy_actions(net, [ImproverState(reference, current)])[0])
+        current = apply_action(current, action)
+    return current
+
+
+def evaluate_improver(
+    net: ImproverNet,
+    test_seeds: Sequence[int],
+    knobs: GeneratorKnobs,
+    *,
+    steps: int = 1,
+    penalty: float = 10.0,
+) -> dict[str, float]:
+    """Greedy rollouts on held-out references: mean gold value, share equivalent, mean saving."""
+    results = []
+    for ref in reference_programs(test_seeds, knobs):
+        results.append(gold_oracle(ref, rollout(net, ref, steps), penalty))
+    return {
+        "mean_gold": float(np.mean([r.value for r in results])),
+        "share_equivalent": float(np.mean([r.equivalent for r in results])),
+        "mean_saving": float(np.mean([r.saving for r in results])),
+        "n": float(len(results)),
+    }
+
+
+def random_baseline(
+    test_seeds: Sequence[int], knobs: GeneratorKnobs, *, penalty: float = 10.0
+) -> dict[str, float]:
+    """The same metrics for one uniformly random valid action, in exact expectation (the
+    average over every valid action of every reference), so it carries no sampling noise."""
+    values, equivalent, savings = [], [], []
+    for ref in reference_programs(test_seeds, knobs):
+        results = [
+            gold_oracle(ref, apply_action(ref, int(a)), penalty)
+            for a in np.flatnonzero(valid_actions(ref))
+        ]
+        values.append(np.mean([r.value for r in results]))
+        equivalent.append(np.mean([r.equivalent for r in results]))
+        savings.append(np.mean([r.saving for r in results]))
+    return {
+        "mean_gold": float(np.mean(values)),
+        "share_equivalent": float(np.mean(equivalent)),
+        "mean_saving": float(np.mean(savings)),
+        "n": float(len(values)),
+    }
