@@ -31,6 +31,7 @@ from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Const, Program
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.interpreter import run_steps
+from oversight.judges.ruling import final_verdict, saving_is_valid
 from oversight.protocols.engine import Episode
 
 Strategy = Literal["random", "informed"]
@@ -107,8 +108,7 @@ class BudgetedJudge:
         meter = Meter(cfg.budget)
         cost = len(ctx.reference) + len(ctx.artifact)
         accept, rule, unverifiable = True, "tests_passed", False
-        claimed = e.artifact.claimed_saving
-        if claimed is None or claimed != ctx.claimed_saving or ctx.claimed_saving <= 0:
+        if not saving_is_valid(e):
             accept, rule = False, "no_saving"
         else:
             decided = False
@@ -131,18 +131,7 @@ class BudgetedJudge:
                     if self._test(e, ctx, x, meter, cfg.strategy):
                         accept, rule = False, "test_failed"
                         break
-        flipped = bool(cfg.noise > 0 and r.random() < cfg.noise)
-        if flipped:
-            accept = not accept
-        return Verdict(
-            accept=accept,
-            confidence=None if rule == "tests_passed" else float(accept),
-            rule=rule,
-            budget=cfg.budget,
-            spent=meter.spent,
-            unverifiable=unverifiable,
-            noise_flipped=flipped,
-        )
+        return final_verdict(accept, rule, unverifiable, meter, cfg.noise, r, "tests_passed")
 
     def _own_inputs(
         self, ctx: ProgramContext, r: np.random.Generator, left: int, cost: int

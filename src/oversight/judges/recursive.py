@@ -52,6 +52,7 @@ from oversight.envs.programs.traces import (
     judge_trace,
     lying_tracer,
 )
+from oversight.judges.ruling import final_verdict, saving_is_valid
 from oversight.protocols.engine import Episode
 
 Outcome = Literal["verified", "caught", "not_established", "unverifiable"]
@@ -149,9 +150,7 @@ class TraceAssistedJudge:
 
     def _decide(self, e: Episode, meter: Meter, r: np.random.Generator) -> tuple[bool, str, bool]:
         """(accept, rule, unverifiable) before noise."""
-        ctx: ProgramContext = e.context
-        claimed = e.artifact.claimed_saving
-        if claimed is None or claimed != ctx.claimed_saving or ctx.claimed_saving <= 0:
+        if not saving_is_valid(e):
             return False, "no_saving", False
         unverifiable = False
         for message in e.visible(to_judge=True):
@@ -176,15 +175,4 @@ class TraceAssistedJudge:
         r = rng(self.seed, "trace-judge", e.episode_id)
         meter = Meter(cfg.budget)
         accept, rule, unverifiable = self._decide(e, meter, r)
-        flipped = bool(cfg.noise > 0 and r.random() < cfg.noise)
-        if flipped:
-            accept = not accept
-        return Verdict(
-            accept=accept,
-            confidence=None if rule == "no_verified_claim" else float(accept),
-            rule=rule,
-            budget=cfg.budget,
-            spent=meter.spent,
-            unverifiable=unverifiable,
-            noise_flipped=flipped,
-        )
+        return final_verdict(accept, rule, unverifiable, meter, cfg.noise, r, "no_verified_claim")
