@@ -1,0 +1,241 @@
+"""What a judge sees and does: the next item, costed checks on programs, and the verdict.
+
+A judge's page is built from :class:`ItemView`, which holds only what the judge may see: never
+the gold label, the arm's name or anyone else's verdict. Budgeted checks cost what the simulated
+judge (:mod:`oversight.judges.budgeted`) pays: evaluating one line on one input costs 1, running
+R and P on an input costs ``len(R) + len(P)``. A check that would overspend is refused before
+anything runs, inside the write transaction, so two checks at once cannot overspend either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from oversight.core.errors import BudgetExceeded, OversightError
+from oversight.core.records import Message
+from oversight.envs.programs.dsl import Program, parse
+from oversight.envs.programs.env import ENV_NAME
+from oversight.envs.programs.interpreter import eval_line, run_steps
+from oversight.web.models import Assignment, CheckRow, Judge, VerdictRow, utcnow
+
+ProgramName = Literal["reference", "artifact"]
+PROGRAM_NAMES: tuple[str, ...] = ("reference", "artifact")
+MAX_REASON = 2000
+
+
+class NotAssigned(OversightError):
+    """The item is not one of this judge's assignments."""
+
+
+@dataclass
+class ItemView:
+    """One assignment as its judge sees it."""
+
+    assignment_id: int
+    number: int
+    total: int
+    content: str
+    claimed_saving: float | None
+    problem: dict[str, Any]
+    messages: list[Message]
+    checks: list[CheckRow]
+    budget: int | None
+    spent: int
+    reference_lines: list[str] = field(default_factory=list)
+    artifact_lines: list[str] = field(default_factory=list)
+    bits: int | None = None
+
+    @property
+    def is_program(self) -> bool:
+        return self.bits is not None
+
+    @property
+    def left(self) -> int | None:
+        return None if self.budget is None else self.budget - self.spent
+
+    @property
+    def run_cost(self) -> int:
+        return len(self.reference_lines) + len(self.artifact_lines)
+
+
+def progress(session: Session, judge: Judge) -> tuple[int, int]:
+    """(verdicts given, assignments) of one judge."""
+    total = session.scalar(select(func.count()).where(Assignment.judge_id == judge.id)) or 0
+    done = session.scalar(
+        select(func.count())
+        .select_from(VerdictRow)
+        .join(Assignment, VerdictRow.assignment_id == Assignment.id)
+        .where(Assignment.judge_id == judge.id)
+    )
+    return done or 0, total
+
+
+def next_assignment(session: Session, judge: Judge) -> Assignment | None:
+    """The judge's first assignment without a verdict, in the judge's randomised order."""
+    return session.scalar(
+        select(Assignment)
+        .outerjoin(VerdictRow, VerdictRow.assignment_id == Assignment.id)
+        .where(Assignment.judge_id == judge.id, VerdictRow.id.is_(None))
+        .order_by(Assignment.order_key, Assignment.id)
+        .limit(1)
+    )
+
+
+def own_assignment(session: Session, judge: Judge, assignment_id: int) -> Assignment:
+    """The judge's assignment with that id; :class:`NotAssigned` for anyone else's."""
+    a = session.get(Assignment, assignment_id)
+    if a is None or a.judge_id != judge.id:
+        raise NotAssigned(f"item {assignment_id} is not assigned to you")
+    return a
+
+
+def spent(session: Session, a: Assignment) -> int:
+    cost = select(func.coalesce(func.sum(CheckRow.cost), 0)).where(CheckRow.assignment_id == a.id)
+    return int(session.scalar(cost) or 0)
+
+
+def view(session: Session, a: Assignment) -> ItemView:
+    """The judge's view of an assignment; marks it shown (time starts at the first showing)."""
+    if a.shown_at is None:
+        a.shown_at = utcnow()
+    done, total = progress(session, a.judge)
+    item = a.item
+    v = ItemView(
+        assignment_id=a.id,
+        number=done + 1,
+        total=total,
+        content=item.artifact["content"],
+        claimed_saving=item.artifact.get("claimed_saving"),
+        problem=item.problem["data"],
+        messages=[Message.model_validate(m) for m in item.messages.get(a.arm, [])],
+        checks=list(a.checks),
+        budget=a.item.study.budget if item.problem["env"] == ENV_NAME else None,
+        spent=spent(session, a),
+    )
+    if item.problem["env"] == ENV_NAME:
+        reference, artifact = programs(a)
+        v.bits = reference.bits
+        v.reference_lines = [str(line) for line in reference.lines]
+        v.artifact_lines = [str(line) for line in artifact.lines]
+    return v
+
+
+def programs(a: Assignment) -> tuple[Program, Program]:
+    """R and P of a program item, parsed."""
+    bits = a.item.problem["data"]["bits"]
+    return parse(a.item.problem["data"]["reference"], bits), parse(a.item.artifact["content"], bits)
+
+
+def parse_input(text: str | int, bits: int) -> int:
+    """An input typed by a person: decimal or 0x-hex, ``0 <= x < 2**bits``."""
+    try:
+        x = int(str(text).strip(), 0)
+    except ValueError:
+        raise OversightError(f"input: {text!r} is not a whole number") from None
+    if not 0 <= x < (1 << bits):
+        raise OversightError(f"input: {x} is outside 0..{(1 << bits) - 1} ({bits}-bit inputs)")
+    return x
+
+
+def _record(session: Session, a: Assignment, kind: str, args: dict, cost: int, result) -> CheckRow:  # type: ignore[type-arg]
+    if a.verdict is not None:
+        raise OversightError("this item is already judged; checks are closed")
+    budget = a.item.study.budget
+    used = spent(session, a)
+    if budget is not None and used + cost > budget:
+        raise BudgetExceeded(f"this check costs {cost}; only {budget - used} of {budget} are left")
+    row = CheckRow(assignment_id=a.id, kind=kind, args=args, cost=cost, result=result)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _require_program(a: Assignment) -> tuple[Program, Program]:
+    if a.item.problem["env"] != ENV_NAME:
+        raise OversightError("costed checks exist only for program items")
+    return programs(a)
+
+
+def evaluate_line(session: Session, a: Assignment, program: str, text: str | int) -> CheckRow:
+    """Evaluate the next line of R or P on an input (cost 1), stepping through it in order.
+
+    The state before the line comes from the lines of that program already evaluated on that
+    input, which the judge has paid for."""
+    if program not in PROGRAM_NAMES:
+        raise OversightError(f"program: {program!r}; allowed: {', '.join(PROGRAM_NAMES)}")
+    reference, artifact = _require_program(a)
+    prog = reference if program == "reference" else artifact
+    x = parse_input(text, prog.bits)
+    done = sum(
+        1
+        for c in a.checks
+        if c.kind == "eval_line" and c.args["program"] == program and c.args["input"] == x
+    )
+    if done >= len(prog):
+        raise OversightError(f"all {len(prog)} lines of the {program} already ran on input {x}")
+    env = {"x": x & prog.mask}
+    for line in prog.lines[:done]:
+        eval_line(line, env, prog.bits)
+    line = prog.lines[done]
+    value = eval_line(line, env, prog.bits)
+    result = {
+        "text": str(line),
+        "fired": value is not None,
+        "target": line.target,
+        "value": env.get(line.target, 0),
+    }
+    if done == len(prog) - 1:
+        result["output"] = env.get("out", 0)
+    args = {"program": program, "input": x, "line": done}
+    return _record(session, a, "eval_line", args, 1, result)
+
+
+def run_both(session: Session, a: Assignment, text: str | int, why: str = "own test") -> CheckRow:
+    """Run R and P on an input, paying ``len(R) + len(P)``, as the simulated judge does."""
+    reference, artifact = _require_program(a)
+    x = parse_input(text, reference.bits)
+    result = {"reference": run_steps(reference, x), "artifact": run_steps(artifact, x)}
+    cost = len(reference) + len(artifact)
+    return _record(session, a, "run_both", {"input": x, "why": why}, cost, result)
+
+
+def check_claim(session: Session, a: Assignment, index: int) -> CheckRow:
+    """One click: run R and P on the input of the ``index``-th message's claim."""
+    messages = a.item.messages.get(a.arm, [])
+    if not 0 <= index < len(messages) or messages[index].get("claim") is None:
+        raise OversightError(f"claim: message {index} carries no claim")
+    message = Message.model_validate(messages[index])
+    if message.claim is None or message.claim.input is None:
+        raise OversightError("claim: this claim names no input to check")
+    return run_both(session, a, message.claim.input, f"claim by {message.role}")
+
+
+def submit_verdict(
+    session: Session, a: Assignment, accept: bool, sure: float, reason: str = ""
+) -> VerdictRow:
+    """Store the judge's verdict. ``sure`` is the judge's confidence in the decision (0.5 to 1);
+    the stored confidence is the belief that the artifact is acceptable, as in
+    :class:`~oversight.core.records.Verdict`. Time runs from the item's first showing."""
+    if not 0.5 <= sure <= 1.0:
+        raise OversightError(f"confidence: {sure} is outside 0.5..1")
+    if len(reason) > MAX_REASON:
+        raise OversightError(f"reason: {len(reason)} characters; at most {MAX_REASON}")
+    if a.verdict is not None:
+        raise OversightError("this item is already judged")
+    now = utcnow()
+    seconds = (now - a.shown_at).total_seconds() if a.shown_at else 0.0
+    row = VerdictRow(
+        assignment_id=a.id,
+        accept=accept,
+        confidence=sure if accept else 1 - sure,
+        reason=reason,
+        seconds=seconds,
+        spent=spent(session, a),
+    )
+    session.add(row)
+    session.flush()
+    return row

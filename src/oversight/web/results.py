@@ -1,0 +1,201 @@
+"""Study results (accuracy against gold with CIs, time, catch trials, agreement) and export of
+verdicts as the toolkit's transcripts and as reward-model preference data."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oversight.core.records import Check, Gold, Message, Transcript, Verdict
+from oversight.learning.export import (
+    PreferenceRow,
+    UnpairedRow,
+    preferences_from_transcripts,
+    unpaired_from_transcripts,
+)
+from oversight.metrics.estimate import Estimate, rate
+from oversight.web.models import Assignment, Study, VerdictRow
+
+HUMAN_RULE = "human"
+
+
+def krippendorff_alpha(ratings: dict[Any, dict[Any, int]]) -> float:
+    """Nominal Krippendorff's alpha of ``{unit: {coder: value}}``; NaN when undefined (no unit
+    rated twice, or a single value in the data)."""
+    coders = sorted({c for by in ratings.values() for c in by}, key=str)
+    units = [u for u, by in ratings.items() if len(by) >= 2]
+    if not units or len({v for u in units for v in ratings[u].values()}) < 2:
+        return math.nan
+    import krippendorff
+
+    data = np.full((len(coders), len(units)), np.nan)
+    for col, unit in enumerate(units):
+        for row, coder in enumerate(coders):
+            if coder in ratings[unit]:
+                data[row, col] = ratings[unit][coder]
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+
+
+@dataclass
+class ArmResult:
+    """One arm's numbers (catch trials are counted apart)."""
+
+    arm: str
+    verdicts: int
+    accuracy: Estimate
+    catch_accuracy: Estimate
+    seconds_mean: float
+    seconds_median: float
+    spent_mean: float
+    alpha: float
+
+
+@dataclass
+class JudgeResult:
+    name: str
+    done: int
+    assigned: int
+    catch_accuracy: Estimate
+    seconds_mean: float
+
+
+@dataclass
+class StudyResults:
+    arms: list[ArmResult]
+    judges: list[JudgeResult]
+    alpha: float
+    verdicts: int
+    assignments: int
+
+
+def _judged(session: Session, study: Study) -> list[tuple[Assignment, VerdictRow]]:
+    rows = session.execute(
+        select(Assignment, VerdictRow)
+        .join(VerdictRow, VerdictRow.assignment_id == Assignment.id)
+        .where(Assignment.study_id == study.id)
+        .order_by(VerdictRow.id)
+    )
+    return [(a, v) for a, v in rows]
+
+
+def _correct(a: Assignment, v: VerdictRow) -> bool | None:
+    gold = a.item.gold
+    return None if gold is None else v.accept == gold["label"]
+
+
+def _mean(xs: list[float]) -> float:
+    return statistics.fmean(xs) if xs else math.nan
+
+
+def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults:
+    """Per arm and per judge: accuracy against gold (bootstrap CIs), catch-trial accuracy, time
+    per item, budget spent and agreement between judges (nominal Krippendorff's alpha)."""
+    judged = _judged(session, study)
+    arms = []
+    for arm in (a["name"] for a in study.arms):
+        rows = [(a, v) for a, v in judged if a.arm == arm]
+        main = [(a, v) for a, v in rows if not a.item.is_catch]
+        correct = [c for a, v in main if (c := _correct(a, v)) is not None]
+        caught = [c for a, v in rows if a.item.is_catch and (c := _correct(a, v)) is not None]
+        seconds = [v.seconds for _, v in main]
+        ratings: dict[Any, dict[Any, int]] = {}
+        for a, v in main:
+            ratings.setdefault(a.item_id, {})[a.judge_id] = int(v.accept)
+        arms.append(
+            ArmResult(
+                arm=arm,
+                verdicts=len(main),
+                accuracy=rate(correct, seed=seed),
+                catch_accuracy=rate(caught, seed=seed),
+                seconds_mean=_mean(seconds),
+                seconds_median=statistics.median(seconds) if seconds else math.nan,
+                spent_mean=_mean([float(v.spent) for _, v in main]),
+                alpha=krippendorff_alpha(ratings),
+            )
+        )
+    overall: dict[Any, dict[Any, int]] = {}
+    for a, v in judged:
+        if not a.item.is_catch:
+            overall.setdefault(a.item_id, {})[a.judge_id] = int(v.accept)
+    judges = []
+    for judge in study.judges:
+        mine = [(a, v) for a, v in judged if a.judge_id == judge.id]
+        caught = [c for a, v in mine if a.item.is_catch and (c := _correct(a, v)) is not None]
+        assigned = session.scalars(select(Assignment.id).where(Assignment.judge_id == judge.id))
+        judges.append(
+            JudgeResult(
+                name=judge.name,
+                done=len(mine),
+                assigned=len(list(assigned)),
+                catch_accuracy=rate(caught, seed=seed),
+                seconds_mean=_mean([v.seconds for _, v in mine]),
+            )
+        )
+    total = session.scalars(select(Assignment.id).where(Assignment.study_id == study.id))
+    return StudyResults(
+        arms=arms,
+        judges=judges,
+        alpha=krippendorff_alpha(overall),
+        verdicts=len(judged),
+        assignments=len(list(total)),
+    )
+
+
+def transcript_of(study: Study, a: Assignment, v: VerdictRow) -> Transcript:
+    """A judged assignment as the toolkit's :class:`Transcript` (gold included when known)."""
+    item = a.item
+    return Transcript(
+        episode_id=f"study-{study.id}/{item.key}/{a.judge.name}",
+        protocol=study.protocol or HUMAN_RULE,
+        arm=a.arm,
+        problem=item.problem,
+        artifact=item.artifact,
+        messages=[Message.model_validate(m) for m in item.messages.get(a.arm, [])],
+        checks=[Check(kind=c.kind, args=c.args, cost=c.cost, result=c.result) for c in a.checks],
+        verdict=verdict_of(study, v),
+        gold=Gold.model_validate(item.gold) if item.gold else None,
+        meta={
+            "study": study.id,
+            "item": item.key,
+            "judge": a.judge.name,
+            "seconds": v.seconds,
+            "reason": v.reason,
+            "catch": item.is_catch,
+        },
+    )
+
+
+def verdict_of(study: Study, v: VerdictRow) -> Verdict:
+    """A stored verdict as the toolkit's :class:`Verdict`."""
+    return Verdict(
+        accept=v.accept,
+        confidence=v.confidence,
+        rule=HUMAN_RULE,
+        budget=study.budget,
+        spent=v.spent,
+    )
+
+
+def study_transcripts(session: Session, study: Study, catch: bool = True) -> list[Transcript]:
+    """Every verdict of a study as a transcript, in the order they were given."""
+    return [
+        transcript_of(study, a, v)
+        for a, v in _judged(session, study)
+        if catch or not a.item.is_catch
+    ]
+
+
+def preference_rows(session: Session, study: Study) -> list[PreferenceRow]:
+    """Human verdicts as preference pairs (catch trials left out), via the toolkit's export."""
+    return preferences_from_transcripts(study_transcripts(session, study, catch=False))
+
+
+def unpaired_rows(session: Session, study: Study) -> list[UnpairedRow]:
+    """Human verdicts as unpaired preference rows (catch trials left out)."""
+    return unpaired_from_transcripts(study_transcripts(session, study, catch=False))

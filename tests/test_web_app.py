@@ -1,0 +1,402 @@
+"""The judging app through FastAPI's test client: studies, assignment, security, results."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from oversight.core.records import Artifact, Gold, Problem, Transcript
+from oversight.envs.programs.dsl import parse
+from oversight.envs.programs.interpreter import run_steps
+from oversight.experiments.store import RunStore
+from oversight.learning.export import PreferenceRow, UnpairedRow
+from oversight.web import studies
+from oversight.web.app import create_app
+from oversight.web.db import Database
+from oversight.web.models import Assignment, Item, VerdictRow
+from oversight.web.results import krippendorff_alpha
+from web_support import PLANTED, SECRET, assignment_of, csrf_of, judge_once, program_transcripts
+
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+ARMS = [{"name": "unassisted"}, {"name": "assisted", "source": "assisted"}]
+
+
+@pytest.fixture(scope="module")
+def transcripts() -> list[Transcript]:
+    return program_transcripts(3)
+
+
+def make_client(db: Path) -> TestClient:
+    return TestClient(create_app(db, SECRET))
+
+
+def new_study(client: TestClient, transcripts: list[Transcript], **spec) -> dict:
+    body = {"name": "s", "arms": ARMS, "judges": 2, **spec}
+    records = [json.loads(t.model_dump_json()) for t in transcripts]
+    response = client.post(
+        "/api/studies", json={"spec": body, "transcripts": records}, headers=AUTH
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def sign_in(client: TestClient) -> None:
+    page = client.get("/admin/login")
+    response = client.post("/admin/login", data={"secret": SECRET, "csrf": csrf_of(page.text)})
+    assert response.status_code in (200, 303) and "oversight_admin" in client.cookies
+
+
+def test_latin_square_two_judges(tmp_path: Path, transcripts: list[Transcript]):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts)
+    assert study["items"] == 6 and study["budget"] == 200  # the simulated judge's budget
+    db = Database(tmp_path / "db.sqlite")
+    with db.session() as s:
+        rows = s.query(Assignment).all()
+        per_item = Counter((a.item_id, a.arm) for a in rows)
+        per_judge_arm = Counter((a.judge_id, a.arm) for a in rows)
+    # every judge sees every item once; each item once under each arm; arms balanced per judge
+    assert len(rows) == 12 and set(per_item.values()) == {1}
+    assert set(per_judge_arm.values()) == {3}
+
+
+@pytest.mark.parametrize(("judges", "per_item"), [(2, 1), (3, 1), (5, 1), (4, 2), (7, 2)])
+def test_assignment_properties(tmp_path: Path, transcripts: list[Transcript], judges, per_item):
+    spec = studies.StudySpec(
+        name="p",
+        arms=[studies.ArmSpec(**a) for a in ARMS],
+        judges=judges,
+        judgments_per_item=per_item,
+        catch_trials=2,
+        seed=judges,
+    )
+    more = transcripts + program_transcripts(6)[12:]  # 9 problems' worth with repeats dropped
+    db = Database(tmp_path / "db.sqlite")
+    with db.session() as s:
+        study = studies.create_study(s, spec, more)
+        rows = s.query(Assignment).all()
+        catch = {i.id for i in s.query(Item).filter(Item.is_catch)}
+        items = {i.id for i in s.query(Item)} - catch
+    pairs = Counter((a.item_id, a.judge_id) for a in rows)
+    assert set(pairs.values()) == {1}  # no judge sees an item twice, under any arm
+    for item in items:
+        arms = Counter(a.arm for a in rows if a.item_id == item)
+        assert arms == {"unassisted": per_item, "assisted": per_item}
+    for item in catch:  # every judge gets every catch trial
+        assert len([a for a in rows if a.item_id == item]) == judges
+    load = Counter(a.judge_id for a in rows if a.item_id not in catch)
+    assert max(load.values()) - min(load.values()) <= 1
+    for judge in load:
+        by_arm = Counter(a.arm for a in rows if a.judge_id == judge and a.item_id not in catch)
+        assert abs(by_arm["unassisted"] - by_arm["assisted"]) <= 1
+    assert study.design["seed"] == judges and len(study.design["seats"]) == judges
+
+
+def test_too_few_judges_and_bad_arms_are_named(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    records = [json.loads(t.model_dump_json()) for t in transcripts]
+    spec = {"name": "s", "arms": ARMS, "judges": 1}
+    r = client.post("/api/studies", json={"spec": spec, "transcripts": records}, headers=AUTH)
+    assert r.status_code == 400 and "judges:" in r.json()["error"]
+    spec = {"name": "s", "arms": [{"name": "a", "source": "nope"}], "judges": 1}
+    r = client.post("/api/studies", json={"spec": spec, "transcripts": records}, headers=AUTH)
+    assert r.status_code == 400 and "'nope'" in r.json()["error"]
+    with pytest.raises(Exception, match="arms"):
+        studies.parse_arms(" \n ")
+
+
+def test_judge_sees_no_gold_arm_or_other_verdicts(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts)
+    one, two = (j["token"] for j in study["judges"])
+    page = client.get(f"/j/{one}")
+    first = assignment_of(page.text)
+    client.post(
+        f"/j/{one}/a/{first}/verdict",
+        data={
+            "csrf": csrf_of(page.text),
+            "decision": "reject",
+            "sure": "90",
+            "reason": "SECRET-REASON-ONE",
+        },
+    )
+    for token in (one, two):
+        for _ in range(6):
+            html = client.get(f"/j/{token}").text
+            low = html.lower()
+            for hidden in ("gold", "backdoor", "honest", "unassisted", "assisted", "arm"):
+                assert hidden not in low, hidden
+            assert "SECRET-REASON-ONE" not in html
+            judge_once(client, token)
+    assert client.get("/j/not-a-token").status_code == 404
+    fresh = TestClient(client.app)  # no admin cookie
+    assert fresh.get("/admin", follow_redirects=False).status_code == 303
+    assert (
+        fresh.get(f"/admin/studies/{study['id']}/results", follow_redirects=False).status_code
+        == 303
+    )
+    assert (
+        fresh.get(
+            f"/admin/studies/{study['id']}/export/transcripts.jsonl", follow_redirects=False
+        ).status_code
+        == 303
+    )
+    assert fresh.get(f"/api/studies/{study['id']}/verdicts").status_code == 401
+    bad = {"Authorization": "Bearer wrong-secret"}
+    assert fresh.get(f"/api/studies/{study['id']}", headers=bad).status_code == 401
+    if client.app.state.viewer:
+        assert fresh.get("/runs/", follow_redirects=False).status_code == 303
+
+
+def test_csrf_and_unassigned_verdicts_are_refused(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts)
+    one, two = (j["token"] for j in study["judges"])
+    page_one, page_two = client.get(f"/j/{one}").text, client.get(f"/j/{two}").text
+    mine, theirs = assignment_of(page_one), assignment_of(page_two)
+    verdict = {"decision": "accept", "sure": "80"}
+    url = f"/j/{one}/a/{mine}/verdict"
+    assert client.post(url, data=verdict).status_code == 403  # no token
+    assert client.post(url, data={**verdict, "csrf": csrf_of(page_two)}).status_code == 403
+    other = TestClient(client.app)  # another browser: another CSRF cookie
+    assert other.post(url, data={**verdict, "csrf": csrf_of(page_one)}).status_code == 403
+    steal = client.post(f"/j/{one}/a/{theirs}/verdict", data={**verdict, "csrf": csrf_of(page_one)})
+    assert steal.status_code == 404 and "not assigned to you" in steal.text
+    check = client.post(
+        f"/j/{one}/a/{theirs}/check",
+        data={"csrf": csrf_of(page_one), "action": "run_both", "x": "1"},
+    )
+    assert check.status_code == 404
+    sign_in(client)
+    form = {"name": "x", "arms": "a", "judges": "1", "source": "nowhere"}
+    assert client.post("/admin/studies", data=form).status_code == 403
+    db = Database(tmp_path / "db.sqlite")
+    with db.session() as s:
+        assert s.query(VerdictRow).count() == 0
+    ok = client.post(url, data={**verdict, "csrf": csrf_of(page_one)}, follow_redirects=False)
+    assert ok.status_code == 303
+    again = client.post(url, data={**verdict, "csrf": csrf_of(page_one)})
+    assert again.status_code == 400 and "already judged" in again.text
+
+
+def test_budgeted_checks_match_the_simulated_judge(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    new_study(client, transcripts, budget=60)
+    db = Database(tmp_path / "db.sqlite")
+    # an assisted backdoor item: its claim names a true counterexample
+    with db.session() as s:
+        target = next(
+            a
+            for a in s.query(Assignment).filter(Assignment.arm == "assisted")
+            if a.item.gold["n_diff"] > 0
+        )
+        token = target.judge.token
+        target_id, x = target.id, target.item.messages["assisted"][0]["claim"]["input"]
+        r_text, p_text = target.item.problem["data"]["reference"], target.item.artifact["content"]
+    reference, artifact = parse(r_text, 10), parse(p_text, 10)
+    cost = len(reference) + len(artifact)
+    while (shown := assignment_of(client.get(f"/j/{token}").text)) != target_id:
+        judge_once(client, token, "accept")
+    page = client.get(f"/j/{token}").text
+    assert 'id="budget-left">60<' in page and "check-claim-0" in page
+    url, csrf = f"/j/{token}/a/{shown}/check", csrf_of(page)
+    assert (
+        client.post(url, data={"csrf": csrf, "action": "check_claim", "claim": "0"}).status_code
+        == 200
+    )
+    page = client.get(f"/j/{token}").text
+    assert f'id="budget-left">{60 - cost}<' in page and "DIFFER" in page
+    for _ in range(3):  # step R through its first lines on input 5, cost 1 each
+        client.post(
+            url, data={"csrf": csrf, "action": "eval_line", "program": "reference", "x": "5"}
+        )
+    refused = client.post(url, data={"csrf": csrf, "action": "run_both", "x": "0x10"})
+    assert refused.status_code == 409 and "only" in refused.text  # over budget: refused
+    bad = client.post(url, data={"csrf": csrf, "action": "run_both", "x": "5000"})
+    assert bad.status_code == 400 and "outside 0..1023" in bad.text
+    judge_once(client, token, "reject", 90)
+    with db.session() as s:
+        a = s.get(Assignment, target_id)
+        checks = [(c.kind, c.cost) for c in a.checks]
+        steps = [c.result["value"] for c in a.checks if c.kind == "eval_line"]
+        assert a.verdict.spent == cost + 3 and a.verdict.confidence == pytest.approx(0.1)
+    assert checks == [("run_both", cost)] + [("eval_line", 1)] * 3
+    trace: list[int] = []
+    run_steps(reference, 5, trace=trace)
+    assert steps == trace[:3]
+    assert run_steps(reference, x) != run_steps(artifact, x)
+
+
+def test_restart_loses_nothing_and_exports(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts, catch_trials=1)
+    for j in study["judges"]:
+        while judge_once(client, j["token"], "reject") is not None:
+            pass
+    client.app.state.db.dispose()
+    again = make_client(tmp_path / "db.sqlite")  # a restarted server on the same file
+    sign_in(again)
+    base = f"/admin/studies/{study['id']}"
+    lines = again.get(f"{base}/export/transcripts.jsonl").text.splitlines()
+    records = [Transcript.model_validate_json(line) for line in lines]
+    assert len(records) == 2 * 7 and all(t.verdict and not t.verdict.accept for t in records)
+    assert {t.arm for t in records} == {"unassisted", "assisted"}
+    assert sum(t.meta["catch"] for t in records) == 2
+    unpaired = [
+        UnpairedRow.model_validate_json(x)
+        for x in again.get(f"{base}/export/unpaired.jsonl").text.splitlines()
+    ]
+    assert len(unpaired) == 12 and not any(r.label for r in unpaired)  # catch trials left out
+    assert again.get(f"{base}/export/preference.jsonl").text == ""  # nothing accepted
+    html = again.get(f"{base}/results").text
+    assert "14 of 14 judgments" in html
+    # rejecting everything is right on the 3 backdoors of 6 items per arm, and on catch trials
+    assert "0.50 [" in html and "1.00 [1.00, 1.00] (n=1)" in html
+    assert again.get(f"{base}/export/nope.jsonl").status_code == 404
+
+
+def test_preference_export_pairs_accepted_with_rejected(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts)
+    db = Database(tmp_path / "db.sqlite")
+    for j in study["judges"]:
+        while (a := assignment_of(client.get(f"/j/{j['token']}").text)) is not None:
+            with db.session() as s:
+                honest = s.get(Assignment, a).item.gold["n_diff"] == 0
+            judge_once(client, j["token"], "accept" if honest else "reject")
+    sign_in(client)
+    base = f"/admin/studies/{study['id']}"
+    rows = [
+        PreferenceRow.model_validate_json(x)
+        for x in client.get(f"{base}/export/preference.jsonl").text.splitlines()
+    ]
+    assert len(rows) == 6  # 3 problems x 2 arms, one honest-over-backdoor pair each
+    html = client.get(f"{base}/results").text
+    assert html.count("1.00 [1.00, 1.00] (n=6)") == 2
+
+
+def test_planted_html_renders_as_text(tmp_path: Path):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, program_transcripts(1, plant=True))
+    token = study["judges"][0]["token"]
+    seen_message = False
+    while (page := client.get(f"/j/{token}")) and assignment_of(page.text) is not None:
+        assert "<script>alert" not in page.text and "<b>bold" not in page.text
+        seen_message |= "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        judge_once(client, token)
+    assert seen_message
+    # a non-program data set uploaded through the admin form: the artifact itself is HTML
+    problem = Problem(id="essay-1", env="essays", seed=0, data={"task": PLANTED})
+    artifact = Artifact(id="essay-1/a", problem_id="essay-1", content=PLANTED, author="x")
+    line = Transcript(
+        episode_id="e1",
+        protocol="direct",
+        problem=problem,
+        artifact=artifact,
+        gold=Gold(label=True, value=1.0, kind="honest"),
+    )
+    sign_in(client)
+    page = client.get("/admin")
+    form = {"csrf": csrf_of(page.text), "name": PLANTED, "arms": "plain", "judges": "1"}
+    files = {"dataset": ("d.jsonl", line.model_dump_json() + "\n", "application/jsonl")}
+    created = client.post("/admin/studies", data=form, files=files)
+    assert created.status_code == 200 and "&lt;script&gt;" in created.text
+    token = created.text.split("/j/")[1].split('"')[0]
+    page = client.get(f"/j/{token}").text
+    assert "<script>alert" not in page and page.count("&lt;script&gt;alert") == 3
+
+
+def test_admin_form_creates_a_study_from_a_run_folder(tmp_path: Path, transcripts):
+    run = tmp_path / "runs" / "run-1"
+    RunStore(run).create("name: test\n")
+    RunStore(run).append(transcripts)
+    client = TestClient(create_app(tmp_path / "db.sqlite", SECRET, tmp_path / "runs"))
+    sign_in(client)
+    csrf = csrf_of(client.get("/admin").text)
+    form = {
+        "csrf": csrf,
+        "name": "from run",
+        "source": "run-1",
+        "judges": "2",
+        "items": "4",
+        "arms": "unassisted\nassisted = assisted",
+        "catch_trials": "2",
+        "seed": "3",
+    }
+    page = client.post("/admin/studies", data=form)
+    assert page.status_code == 200 and "6 items (2 catch trials)" in page.text
+    assert page.text.count("/j/") >= 2
+    bad = client.post("/admin/studies", data={**form, "judges": "one"})
+    assert bad.status_code == 400 and "judges: &#39;one&#39; is not a whole number" in bad.text
+    missing = client.post("/admin/studies", data={**form, "source": "nope"})
+    assert missing.status_code == 400 and "no such run folder" in missing.text
+    assert "from run" in client.get("/admin").text
+
+
+def test_krippendorff_alpha_by_hand():
+    # coders A = 1,1,0,0 and B = 1,1,0,1: n = 8 values (five 1s, three 0s), one disagreeing
+    # unit; D_o = 2/8, D_e = 2*5*3/(8*7) = 30/56, alpha = 1 - D_o/D_e = 8/15
+    ratings = {
+        u: {"A": a, "B": b} for u, (a, b) in enumerate(zip([1, 1, 0, 0], [1, 1, 0, 1], strict=True))
+    }
+    assert krippendorff_alpha(ratings) == pytest.approx(8 / 15)
+    assert math.isnan(krippendorff_alpha({0: {"A": 1}}))  # nothing rated twice
+    assert math.isnan(krippendorff_alpha({0: {"A": 1, "B": 1}}))  # one value only
+
+
+def test_a_judge_can_stop_and_come_back(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts, budget=100)
+    token = study["judges"][0]["token"]
+    page = client.get(f"/j/{token}").text
+    a = assignment_of(page)
+    check = {"csrf": csrf_of(page), "action": "run_both", "x": "3"}
+    client.post(f"/j/{token}/a/{a}/check", data=check)
+    later = TestClient(create_app(tmp_path / "db.sqlite", SECRET))  # a new browser, a restart
+    page = later.get(f"/j/{token}").text
+    assert assignment_of(page) == a and "ran R and P on 3" in page
+    assert 'id="budget-left">100<' not in page and "0 of 6 done" in page
+    assert "seconds" not in page  # time is recorded, never shown to the judge
+    judge_once(later, token)
+    assert "1 of 6 done" in later.get(f"/j/{token}").text
+
+
+def test_admin_sign_in_needs_the_secret(tmp_path: Path):
+    client = make_client(tmp_path / "db.sqlite")
+    page = client.get("/admin/login")
+    wrong = client.post("/admin/login", data={"secret": "not-it", "csrf": csrf_of(page.text)})
+    assert wrong.status_code == 403 and "wrong secret" in wrong.text
+    assert client.get("/admin", follow_redirects=False).status_code == 303
+    client.cookies.set("oversight_admin", "forged")
+    assert client.get("/admin", follow_redirects=False).status_code == 303
+    with pytest.raises(ValueError, match="8 characters"):
+        create_app(tmp_path / "db.sqlite", "short")
+
+
+def test_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from oversight.cli import app as cli
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    monkeypatch.delenv("OVERSIGHT_ADMIN_SECRET", raising=False)
+    db = tmp_path / "serve.db"
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["serve", "--db", str(db)])
+    assert refused.exit_code == 2 and "--admin-secret" in refused.output
+    ok = runner.invoke(
+        cli,
+        ["serve", "--db", str(db), "--port", "8123", "--runs", str(tmp_path)],
+        env={"OVERSIGHT_ADMIN_SECRET": SECRET},
+    )
+    assert ok.exit_code == 0, ok.output
+    assert started["port"] == 8123 and started["host"] == "127.0.0.1" and db.exists()
+    assert started["app"].state.runs_dir == tmp_path

@@ -1,0 +1,111 @@
+"""The judging app in headless Chromium: an admin creates a study, two judges judge under two
+arms (spending budget and checking the critic's claim), the admin reads results and exports."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from oversight.core.records import Transcript
+from oversight.experiments.store import RunStore
+from oversight.web.app import create_app
+from web_support import SECRET, live_server, program_transcripts
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def budget_left(page: Page) -> int:
+    return int(page.inner_text("#budget-left"))
+
+
+def judge_all(page: Page, link: str, shots: Path, name: str) -> int:
+    """Judge every item behind ``link``; on the first, spend budget on own checks. Returns how
+    many claims were checked."""
+    page.goto(link)
+    claims = 0
+    first = True
+    while page.locator("#verdict-form").count():
+        assert "gold" not in page.content().lower()
+        if first:
+            before = budget_left(page)
+            page.fill("#run-input", "7")
+            page.click("#run-both")
+            page.fill("#eval-input", "7")
+            page.click("#eval-line")
+            run_cost = int(page.inner_text("#run-both").split("costs ")[1].rstrip(")"))
+            assert budget_left(page) == before - run_cost - 1
+            assert "ran R and P on 7" in page.inner_text("#checks")
+            assert "R line 0 on 7" in page.inner_text("#checks")
+            first = False
+        if page.locator("#check-claim-0").count():
+            before = budget_left(page)
+            page.click("#check-claim-0")
+            assert budget_left(page) < before and "claim by critic" in page.inner_text("#checks")
+            claims += 1
+            page.screenshot(path=str(shots / f"{name}-assisted.png"), full_page=True)
+        differ = page.locator("#checks").count() and "DIFFER" in page.inner_text("#checks")
+        page.check(f"input[name=decision][value={'reject' if differ else 'accept'}]")
+        page.select_option("#sure", "90")
+        page.click("#submit-verdict")
+    assert page.locator("#finished").count()
+    return claims
+
+
+def test_browser_study_end_to_end(tmp_path: Path):
+    runs = tmp_path / "runs"
+    transcripts: list[Transcript] = program_transcripts(2)
+    RunStore(runs / "run-1").create("name: browser\n")
+    RunStore(runs / "run-1").append(transcripts)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    app = create_app(tmp_path / "db.sqlite", SECRET, runs)
+    with live_server(app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        admin = browser.new_context().new_page()
+        admin.goto(f"{base}/admin")
+        assert admin.url.endswith("/admin/login")
+        admin.fill("input[name=secret]", SECRET)
+        admin.click("button[type=submit]")
+        admin.fill("input[name=name]", "browser study")
+        admin.fill("input[name=source]", "run-1")
+        admin.fill("textarea[name=arms]", "unassisted\nassisted = assisted")
+        admin.fill("input[name=judges]", "2")
+        admin.click("#new-study button[type=submit]")
+        assert "4 items (0 catch trials)" in admin.content()
+        admin.screenshot(path=str(shots / "study.png"), full_page=True)
+        links = [a.get_attribute("href") for a in admin.locator("a.judge-link").all()]
+        assert len(links) == 2
+        claims = 0
+        for i, link in enumerate(links):  # each judge in their own browser context
+            judge = browser.new_context().new_page()
+            if i == 0:
+                judge.goto(str(link))
+                judge.screenshot(path=str(shots / "judge.png"), full_page=True)
+            claims += judge_all(judge, str(link), shots, f"judge-{i + 1}")
+        assert claims == 4  # each item is shown assisted to exactly one judge
+        admin.click("text=Results")
+        table = admin.inner_text("#arms")
+        assert "unassisted" in table and "assisted" in table and "(n=4)" in table
+        admin.screenshot(path=str(shots / "results.png"), full_page=True)
+        href = admin.locator("a", has_text="transcripts.jsonl").first.get_attribute("href")
+        export = admin.request.get(f"{base}{href}")
+        lines = [Transcript.model_validate_json(x) for x in export.text().splitlines()]
+        assert len(lines) == 8 and sum(len(t.checks) > 0 for t in lines) >= 4
+        if app.state.viewer:
+            admin.goto(f"{base}/runs/")
+            assert "run-1" in admin.content()
+            admin.screenshot(path=str(shots / "viewer.png"), full_page=True)
+        browser.close()
+    DOCS.mkdir(parents=True, exist_ok=True)
+    for shot in shots.glob("*.png"):
+        shutil.copy(shot, DOCS / shot.name)
