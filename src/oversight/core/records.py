@@ -88,6 +88,8 @@ class Verdict(Record):
     spent: int = 0
     unverifiable: bool = False
     noise_flipped: bool = False
+    choice: int | None = Field(None, description="Chosen option, for multiple-choice judging.")
+    probs: list[float] | None = Field(None, description="Probability per option, when given.")
 
 
 class Gold(Record):

@@ -1,0 +1,1 @@
+"""Reading comprehension with a hidden source: items, quotes, generated stories, loaders."""

@@ -1,0 +1,175 @@
+"""Run the text-debate experiment: generate stories, play every arm and the tournament.
+
+Arms are (protocol, difficulty level, liar fabrication rate, judge trust in unverified quotes):
+the base setting, then one knob swept at a time (:class:`~.config.Sweeps`). Each story is
+played in both answer orders (correct answer shown first or second); consultancy and critique
+also with the proposed answer right and wrong. The tournament plays every ordered pair of
+debater variants (self-play included) on the first ``tournament.stories`` base-level stories.
+Every random choice is seeded by the episode id, so a resumed run plays exactly what a fresh
+one would, and episodes on disk are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from oversight.agents.simulated_text import DebaterKnobs, SimulatedQuestioner, SimulatedTextDebater
+from oversight.core.records import Transcript
+from oversight.envs.text.records import TextEpisodeParts, TextItem, quote_records, text_episode
+from oversight.envs.text.stories import generate_stories
+from oversight.experiments.store import RunStore, progress_bar
+from oversight.experiments.text_debate.config import TextDebateConfig
+from oversight.judges.simulated_text import SimulatedTextJudge, TextJudgeKnobs
+from oversight.protocols.engine import Agent, Episode, run_protocol
+from oversight.protocols.text import (
+    CONSULTANT,
+    DEBATERS,
+    QUESTIONER,
+    text_positions,
+    text_protocol,
+)
+
+TOURNAMENT = "tournament"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One setting of the main comparison."""
+
+    protocol: str
+    level: str
+    fabrication_rate: float
+    trust_unverified: float
+
+    @property
+    def name(self) -> str:
+        return (
+            f"{self.protocol}@{self.level},fab={self.fabrication_rate:g},"
+            f"trust={self.trust_unverified:g}"
+        )
+
+
+def arms(cfg: TextDebateConfig) -> list[Arm]:
+    """The base arm of every protocol, then the sweeps (duplicates of the base dropped)."""
+    fab, trust, base = cfg.debater.fabrication_rate, cfg.judge.trust_unverified, cfg.difficulty
+    out: list[Arm] = []
+    for p in cfg.protocols:
+        out.append(Arm(p, base, fab, trust))
+        assisted = p != "direct"  # the judge alone hears no quotes: these knobs do nothing
+        if assisted:
+            out += [Arm(p, base, v, trust) for v in cfg.sweeps.fabrication_rate]
+            out += [Arm(p, base, fab, v) for v in cfg.sweeps.trust_unverified]
+        if cfg.sweeps.difficulty:
+            out += [Arm(p, level, fab, trust) for level in cfg.levels]
+    return list(dict.fromkeys(out))
+
+
+def items_by_level(cfg: TextDebateConfig) -> dict[str, list[TextItem]]:
+    return {
+        level: generate_stories(knobs, cfg.stories, cfg.seed, prefix=level)
+        for level, knobs in cfg.levels.items()
+    }
+
+
+def displays(protocol: str, item: TextItem) -> Iterator[tuple[str, TextEpisodeParts]]:
+    """(tag, parts) for every display of ``item`` under ``protocol``."""
+    both = protocol in ("consultancy", "critique")
+    for o, shown in enumerate(item.pair_orders()):
+        for proposed in (0, 1) if both else (0,):
+            tag = f"o{o}p{proposed}"
+            yield tag, text_episode(item, shown, text_positions(protocol, proposed), proposed, tag)
+
+
+def _judge(knobs: TextJudgeKnobs, seed: int) -> SimulatedTextJudge:
+    return SimulatedTextJudge(knobs, seed=seed)
+
+
+def _debater(
+    knowledge: dict[str, TextItem], knobs: DebaterKnobs, judge: TextJudgeKnobs, seed: int, name: str
+) -> SimulatedTextDebater:
+    # Best-of-n plans against a noise-free copy of the judge's knobs.
+    return SimulatedTextDebater(knowledge, knobs, SimulatedTextJudge(judge), seed, name)
+
+
+def _agents(protocol: str, debater: Agent) -> dict[str, Agent]:
+    if protocol == "consultancy":
+        return {CONSULTANT: debater, QUESTIONER: SimulatedQuestioner()}
+    if protocol == "direct":
+        return {}
+    return {role: debater for role in ("debater_a", "debater_b", "answerer", "critic")}
+
+
+@dataclass
+class Job:
+    """A batch of episodes sharing agents and judge."""
+
+    protocol: str
+    agents: dict[str, Agent]
+    judge: SimulatedTextJudge
+    todo: list[tuple[str, TextEpisodeParts, dict]]  # episode id, parts, transcript meta
+
+
+def plan(cfg: TextDebateConfig, done: set[str]) -> list[Job]:
+    """Every episode not yet on disk, grouped by agents and judge."""
+    levels = items_by_level(cfg)
+    knowledge = {it.id: it for items in levels.values() for it in items}
+    jobs = []
+    for arm in arms(cfg):
+        judge_knobs = cfg.judge.model_copy(update={"trust_unverified": arm.trust_unverified})
+        debater_knobs = cfg.debater.model_copy(update={"fabrication_rate": arm.fabrication_rate})
+        debater = _debater(knowledge, debater_knobs, judge_knobs, cfg.seed, "debater")
+        meta = {
+            "arm": arm.name,
+            "protocol": arm.protocol,
+            "difficulty": arm.level,
+            "fabrication_rate": arm.fabrication_rate,
+            "trust_unverified": arm.trust_unverified,
+        }
+        todo = [
+            (eid, parts, {**meta, "item": it.id, "display": tag})
+            for it in levels[arm.level]
+            for tag, parts in displays(arm.protocol, it)
+            if (eid := f"{arm.name}/{parts.artifact.id}") not in done
+        ]
+        agents = _agents(arm.protocol, debater)
+        jobs.append(Job(arm.protocol, agents, _judge(judge_knobs, cfg.seed), todo))
+    t = cfg.tournament
+    if t.enabled:
+        items = levels[cfg.difficulty][: t.stories]
+        for a in t.variants:
+            for b in t.variants:
+                agents = {
+                    DEBATERS[0]: _debater(knowledge, a, cfg.judge, cfg.seed, a.name),
+                    DEBATERS[1]: _debater(knowledge, b, cfg.judge, cfg.seed, b.name),
+                }
+                meta = {"arm": TOURNAMENT, "protocol": t.protocol, "a": a.name, "b": b.name}
+                todo = [
+                    (eid, parts, {**meta, "item": it.id, "display": tag})
+                    for it in items
+                    for tag, parts in displays(t.protocol, it)
+                    if (eid := f"{TOURNAMENT}/{a.name}-vs-{b.name}/{parts.artifact.id}") not in done
+                ]
+                jobs.append(Job(t.protocol, agents, _judge(cfg.judge, cfg.seed), todo))
+    return jobs
+
+
+def run(cfg: TextDebateConfig, store: RunStore, progress: bool = True) -> list[Transcript]:
+    """Play every episode not yet on disk, appending transcripts batch by batch."""
+    jobs = plan(cfg, store.done_ids())
+    with progress_bar(progress) as bar:
+        task = bar.add_task("episodes", total=sum(len(j.todo) for j in jobs))
+        for job in jobs:
+            protocol = text_protocol(job.protocol, cfg.rounds)
+            for start in range(0, len(job.todo), cfg.batch):
+                chunk = job.todo[start : start + cfg.batch]
+                episodes = [Episode(eid, p.problem, p.artifact, p.context) for eid, p, _ in chunk]
+                transcripts = run_protocol(
+                    protocol, episodes, job.agents, job.judge, arm=chunk[0][2]["arm"]
+                )
+                for t, (_, parts, meta), e in zip(transcripts, chunk, episodes, strict=True):
+                    t.gold = parts.gold  # attached after the verdict: the judge never saw it
+                    t.meta = {**meta, "quotes": quote_records(e.context, t.messages)}
+                store.append(transcripts)
+                bar.advance(task, len(chunk))
+    return store.transcripts()
