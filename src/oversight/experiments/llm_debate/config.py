@@ -1,0 +1,90 @@
+"""Config schema of the LLM-debate experiment: text protocols played by language models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from oversight.envs.text.loaders import FORMATS
+from oversight.envs.text.stories import StoryKnobs
+from oversight.models.inspect_api import ModelSettings
+from oversight.protocols.text import TEXT_PROTOCOLS
+
+ROLE_KEYS = ("debater_model", "consultant_model", "critic_model", "questioner_model", "judge_model")
+"""Per-role model keys; each falls back to ``model``. ``critic_model`` plays critique-assisted
+judging's answerer and critic; ``questioner_model`` (the consultancy judge's questions) falls
+back to ``judge_model`` first."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Data(_Strict):
+    """The items: generated stories (offline), or a file (QuALITY, GPQA or plain JSONL)."""
+
+    stories: int = Field(20, ge=1, description="Generated stories, when no path is given.")
+    knobs: StoryKnobs = Field(default_factory=StoryKnobs)
+    path: str | None = Field(None, description="QuALITY / GPQA / JSONL file instead of stories.")
+    format: str = Field("auto", description="File format: " + ", ".join(FORMATS))
+    limit: int | None = Field(None, ge=1, description="Use the first N items of the file.")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        if v not in FORMATS:
+            raise ValueError(f"unknown format {v!r}; allowed: {', '.join(FORMATS)}")
+        return v
+
+
+class LLMDebateConfig(_Strict):
+    experiment: Literal["llm-debate"] = "llm-debate"
+    seed: int = 0
+    model: str = Field(
+        "mockllm/model", description="PROVIDER/MODEL for every role (Inspect's names)."
+    )
+    debater_model: str | None = None
+    consultant_model: str | None = None
+    critic_model: str | None = None
+    questioner_model: str | None = None
+    judge_model: str | None = None
+    settings: ModelSettings = Field(default_factory=ModelSettings)
+    judge_probs: Literal["auto", "logprobs", "elicit"] = Field(
+        "auto", description="Judge probabilities from log-probabilities or elicited as numbers."
+    )
+    protocols: list[str] = Field(default_factory=lambda: list(TEXT_PROTOCOLS))
+    rounds: int = Field(2, ge=1, le=20, description="Rounds of debate and of consultancy.")
+    word_limit: int = Field(150, ge=10, description="Words per speech, as the prompt asks.")
+    max_tokens: int = Field(600, ge=16, description="Tokens per speech (the speakers may think).")
+    judge_max_tokens: int = Field(512, ge=16, description="Tokens per elicited judgment.")
+    temperature: float | None = Field(
+        None, ge=0, description="Sampling temperature; None: the provider's default."
+    )
+    prices: str | None = Field(None, description="Price file overriding the shipped table.")
+    prompts: str | None = Field(None, description="Folder of templates replacing shipped ones.")
+    data: Data = Field(default_factory=Data)
+    batch: int = Field(16, ge=1, description="Episodes per batch: the unit saved to disk.")
+    bootstrap: int = Field(1000, ge=10)
+
+    @field_validator("protocols")
+    @classmethod
+    def _protocols(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if p not in TEXT_PROTOCOLS]
+        if bad or not v:
+            raise ValueError(f"unknown protocol(s) {bad}; allowed: {', '.join(TEXT_PROTOCOLS)}")
+        return list(dict.fromkeys(v))
+
+    @model_validator(mode="after")
+    def _names(self) -> LLMDebateConfig:
+        for key in ("model", *ROLE_KEYS):
+            name = getattr(self, key)
+            if name is not None and "/" not in name:
+                raise ValueError(f"{key}: {name!r} is not PROVIDER/MODEL (e.g. openai/gpt-4o-mini)")
+        return self
+
+    def role_model(self, part: str) -> str:
+        """The model name for ``part`` (debater, consultant, critic, questioner or judge)."""
+        if part == "questioner":
+            return self.questioner_model or self.judge_model or self.model
+        return getattr(self, f"{part}_model") or self.model

@@ -1,0 +1,178 @@
+"""The LLM-debate report: scores per protocol, calibration, model usage, cache and cost."""
+
+from __future__ import annotations
+
+import math
+
+from oversight.experiments.llm_debate.analysis import LLMAnalysis
+from oversight.experiments.llm_debate.config import LLMDebateConfig
+from oversight.metrics.estimate import Estimate
+from oversight.models.base import ModelUsage
+from oversight.report import plots
+from oversight.report.model import Figure, Report, Section, Table
+
+
+def _ci(e: Estimate) -> str:
+    if math.isnan(e.value):
+        return "–"
+    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+
+def _money(u: ModelUsage) -> str:
+    return f"${u.cost:.4f}" if u.priced else "no price"
+
+
+def scores_table(a: LLMAnalysis) -> Table:
+    rows = [
+        [
+            s.protocol,
+            s.n,
+            _ci(s.accuracy),
+            _ci(s.log_loss),
+            _ci(s.brier),
+            s.ece,
+            s.judge_failures["parse_failure"],
+            s.judge_failures["refusal"],
+            s.speaker_failures["parse_failure"] + s.speaker_failures["refusal"],
+        ]
+        for s in a.scores
+    ]
+    return Table(
+        "Judge scores per protocol (both answer orders)",
+        [
+            "protocol",
+            "episodes",
+            "accuracy",
+            "log loss",
+            "Brier",
+            "ECE",
+            "judge parse failures",
+            "judge refusals",
+            "speaker failures",
+        ],
+        rows,
+        note="95% bootstrap CIs over episodes. Accuracy: 1 when the correct answer has the judge's "
+        "highest probability, 1/2 on a tie. A parse failure or refusal is scored as equal "
+        "probabilities. Speaker failures: speeches without an <argument> tag, or refused.",
+    )
+
+
+def order_table(a: LLMAnalysis) -> Table:
+    orders = list(a.scores[0].accuracy_by_order) if a.scores else []
+    rows = [[s.protocol, *[_ci(s.accuracy_by_order[o]) for o in orders]] for s in a.scores]
+    return Table(
+        "Accuracy by answer order (a gap is position bias)",
+        ["protocol", *orders],
+        rows,
+    )
+
+
+def calibration_section(a: LLMAnalysis) -> Section:
+    rows = [
+        [s.protocol, f"{c:.2f}", f"{acc:.2f}", n] for s in a.scores for c, acc, n in s.calibration
+    ]
+    table = Table(
+        "Calibration of the judge's top choice",
+        ["protocol", "mean top probability", "accuracy", "episodes"],
+        rows,
+        note="Bins of the top probability: [0.5, 0.6), ..., [0.9, 1.0]; empty bins left out.",
+    )
+    series = {
+        s.protocol: plots.Series(
+            xs=[c for c, _, _ in s.calibration], ys=[acc for _, acc, _ in s.calibration]
+        )
+        for s in a.scores
+        if s.calibration
+    }
+    figures = []
+    if series:
+        png = plots.line_plot(
+            series,
+            title="Reliability: accuracy against the judge's top probability",
+            xlabel="top probability",
+            ylabel="accuracy",
+            ylim=(0, 1),
+            bounds={"perfect calibration": plots.Series(xs=[0.5, 1.0], ys=[0.5, 1.0])},
+        )
+        figures.append(Figure("Reliability diagram", png))
+    return Section("Calibration", "", [table], figures)
+
+
+def usage_table(title: str, usage: dict[str, ModelUsage]) -> Table:
+    rows = [
+        [name, u.calls, u.cached, u.input_tokens, u.output_tokens, _money(u)]
+        for name, u in sorted(usage.items())
+    ]
+    return Table(
+        title,
+        ["model", "calls", "served from cache", "input tokens", "output tokens", "cost"],
+        rows,
+        note="Tokens and cost count calls the provider answered; a cached call is free.",
+    )
+
+
+def usage_section(a: LLMAnalysis) -> Section:
+    total = ModelUsage()
+    for u in a.usage.values():
+        total.add(u)
+    session = ModelUsage()
+    for u in a.session.values():
+        session.add(u)
+    text = (
+        f"{total.calls} model calls over the whole run, {total.cached} served from Inspect's "
+        f"cache; this session made {session.calls} calls, {session.cached} from the cache. "
+        f"Cost: {_money(total)} (estimated before the run: {a.estimate.get('text', '–')})."
+    )
+    parts = [[k, v] for k, v in sorted(a.models.items())]
+    roles = Table("Models by part", ["part", "model"], parts)
+    prompts = Table(
+        "Prompt templates (copied into this run folder, prompts/)",
+        ["template", "sha256 (first 12)"],
+        [[k, v] for k, v in a.prompts.items()],
+    )
+    return Section(
+        "Model usage, cache and cost",
+        text,
+        [
+            usage_table("Whole run", a.usage),
+            usage_table("This session", a.session),
+            roles,
+            prompts,
+        ],
+    )
+
+
+def build_report(cfg: LLMDebateConfig, a: LLMAnalysis, config_yaml: str) -> Report:
+    return Report(
+        title="Debate, consultancy and critique with language models",
+        subtitle="oversight run llm-debate",
+        sections=[
+            Section(
+                "Judge accuracy",
+                "The judge never reads the source; speakers quote it and the judge is told which "
+                "quotes match it word for word. Each item is played with the correct answer "
+                "shown first and second.",
+                [scores_table(a), order_table(a)],
+            ),
+            calibration_section(a),
+            usage_section(a),
+        ],
+        config_yaml=config_yaml,
+        metrics=a.metrics,
+    )
+
+
+def summary_table(a: LLMAnalysis) -> Table:
+    """The CLI's headline: scores per protocol, then calls, cached calls and cost."""
+    rows: list[list[object]] = [
+        [s.protocol, _ci(s.accuracy), _ci(s.log_loss), _ci(s.brier)] for s in a.scores
+    ]
+    total = ModelUsage()
+    for u in a.session.values():
+        total.add(u)
+    return Table(
+        f"LLM judge ({total.calls} calls this session, {total.cached} served from cache, "
+        f"cost {_money(total)})",
+        ["protocol", "accuracy", "log loss", "Brier"],
+        rows,
+    )
