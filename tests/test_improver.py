@@ -15,11 +15,10 @@ from oversight.agents.improver import (  # noqa: E402
     gold_reward,
     random_baseline,
     reward_from,
-    statically_live,
     train_improver,
     valid_actions,
 )
-from oversight.envs.programs.dsl import parse  # noqa: E402
+from oversight.envs.programs.dsl import parse, statically_live  # noqa: E402
 from oversight.envs.programs.generator import GeneratorKnobs, generate_reference  # noqa: E402
 from oversight.learning.policy_gradient import PGConfig  # noqa: E402
 

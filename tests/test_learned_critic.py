@@ -254,7 +254,7 @@ def test_batched_logits_match_single() -> None:
     for f, b in zip(feats, batched, strict=True):
         np.testing.assert_allclose(lc.pointer_logits(net, [f])[0], b, rtol=1e-5, atol=1e-5)
     # Training evaluates the pointed line only; it must agree with the full forward pass.
-    x, lengths = lc._pad(feats)
+    x, lengths = lc.pad_features(feats)
     index = torch.tensor([3, 5])
     with torch.no_grad():
         full = net(x, lengths)

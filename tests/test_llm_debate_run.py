@@ -21,7 +21,8 @@ from oversight.experiments.store import RunStore
 from oversight.models import InspectModel, ModelSettings, mock_output
 from oversight.models.prices import load_prices
 
-QUICK_EPISODES = 3 * (2 + 2 + 4 + 4 + 2)  # stories x displays of each protocol
+QUICK_EPISODES = 3 * (2 + 2 + 4 + 4 + 2) + 6 * 4  # stories x displays of each protocol,
+# then the tournament's 6 ordered pairs x 4 games
 
 
 @pytest.fixture(autouse=True)

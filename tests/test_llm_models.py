@@ -94,6 +94,27 @@ def test_cache_off_and_scripted_outputs_per_prompt():
     assert sorted(calls) == ["x", "x", "y"]  # nothing served from a cache
 
 
+def test_draws_of_one_prompt_keep_distinct_cache_entries():
+    replies = iter(["first draw", "second draw"])
+
+    def script(input, tools, tool_choice, config):
+        return mock_output(next(replies))
+
+    model = InspectModel("mockllm/model", ModelSettings(model_args={"custom_outputs": script}))
+    draws = [Sampling(sample=k) for k in range(2)]
+    fresh = generate_batch(model, ["same prompt", "same prompt"], draws)
+    assert sorted(g.text for g in fresh) == ["first draw", "second draw"]
+    assert not any(g.cached for g in fresh)
+    # A new model (nothing left in its script) is served both draws from the cache, unchanged.
+    again = generate_batch(
+        InspectModel("mockllm/model", ModelSettings()), ["same prompt"] * 2, draws
+    )
+    assert [g.text for g in again] == [g.text for g in fresh]
+    assert all(g.cached for g in again)
+    with pytest.raises(ValueError, match="2 sampling settings for 1 prompts"):
+        generate_batch(model, ["one"], draws)
+
+
 def test_logprobs_and_refusals_come_through():
     lp = Logprob(
         token="A",

@@ -203,8 +203,8 @@ def test_pairwise_rm_ranks_honest_above_flawed(
 
 def test_margin_pushes_rewards_apart(train_items: list[Item]) -> None:
     pairs = honest_pairs(train_items[:60])
-    plain = rm.train_pairwise(pairs, seed=1, epochs=6)
-    wide = rm.train_pairwise([(c, r, 4.0) for c, r, _ in pairs], seed=1, epochs=6)
+    plain = rm.train_pairwise(pairs, seed=1, epochs=10)
+    wide = rm.train_pairwise([(c, r, 4.0) for c, r, _ in pairs], seed=1, epochs=10)
 
     def mean_gap(model: rm.PairwiseRM) -> float:
         return float(

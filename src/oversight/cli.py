@@ -52,6 +52,9 @@ def run(
         Path | None, typer.Option(help="Continue the run in this folder; redoes nothing.")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    quick: Annotated[
+        bool, typer.Option(help="Use the embedded '<name>-quick' variant of the config.")
+    ] = False,
 ) -> None:
     """Run an experiment (default: offense-defense) and write its run folder.
 
@@ -61,12 +64,15 @@ def run(
 
     try:
         if resume is not None:
-            if config or set_ or out:
+            if config or set_ or out or quick:
                 raise OversightError(
-                    "--resume takes no config, --set or --out: the run folder holds its config"
+                    "--resume takes no config, --set, --out or --quick: the run folder holds its "
+                    "config"
                 )
             exp, cfg, store = registry.resume(resume)
         else:
+            if quick:
+                config = registry.quick_variant(config)
             exp, cfg, store = registry.start(config, set_ or [], out)
         console.print(f"[bold]{exp.name}[/] → {store.path}")
         analysis = exp.main(cfg, store, not quiet)
@@ -149,6 +155,85 @@ def export(
     for name, path in paths.items():
         n = sum(1 for line in path.read_text().splitlines() if line.strip())
         console.print(f"{name}: {n} rows → {path}")
+
+
+@app.command()
+def serve(
+    db: Annotated[Path, typer.Option(help="SQLite database file (created and migrated).")] = Path(
+        "oversight.db"
+    ),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    admin_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OVERSIGHT_ADMIN_SECRET",
+            help="Secret for the admin pages and API (8+ characters; or the env var).",
+        ),
+    ] = None,
+    runs: Annotated[
+        Path, typer.Option(help="Folder of run folders the transcript viewer opens.")
+    ] = Path("runs"),
+) -> None:
+    """Serve the human-judging app and the transcript viewer (needs the app extra).
+
+    Researchers sign in at /admin with the admin secret; judges open their personal links.
+    """
+    try:
+        import uvicorn
+
+        from oversight.web.app import create_app
+    except ImportError as e:
+        console.print(f'[red]error:[/] {e.name} is missing; pip install "oversight[app]"')
+        raise typer.Exit(2) from None
+    try:
+        if not admin_secret or len(admin_secret) < 8:
+            raise OversightError(
+                "--admin-secret (or OVERSIGHT_ADMIN_SECRET) of 8 or more characters is needed"
+            )
+        web = create_app(db, admin_secret, runs)
+    except OversightError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    console.print(f"judging app on http://{host}:{port}/admin · database {db} · runs {runs}")
+    uvicorn.run(web, host=host, port=port, log_level="info")
+
+
+@app.command("train-rm")
+def train_rm(
+    data: Annotated[Path, typer.Argument(help="Preference JSONL (prompt, chosen, rejected).")],
+    model: Annotated[str, typer.Option(help="Hugging Face model folder (or hub name).")],
+    out: Annotated[Path, typer.Option(help="Folder for the trained reward model.")],
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 100,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 8,
+    learning_rate: Annotated[float, typer.Option(help="Learning rate.")] = 5e-5,
+    max_length: Annotated[int, typer.Option(help="Tokens per prompt + completion.")] = 512,
+) -> None:
+    """Train a reward model on preference data with TRL's RewardTrainer (needs the llm extra).
+
+    DATA is what `oversight export` or an llm-debate run writes (preference.jsonl).
+    """
+    from oversight.experiments.config import validate
+    from oversight.learning.hf_reward import RewardTraining, train_reward_model
+
+    try:
+        settings = validate(
+            RewardTraining,
+            {
+                "steps": steps,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "max_length": max_length,
+            },
+        )
+        result = train_reward_model(data, model, out, settings)
+    except OversightError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"trained on {result.pairs} pairs for {result.steps} steps: loss {result.train_loss:.4f}, "
+        f"ranks {result.accuracy:.1%} of the pairs right → {result.out}"
+    )
 
 
 @app.command()

@@ -34,13 +34,13 @@ from torch import nn
 
 from oversight.agents.learned_critic import N_FEATURES, line_features
 from oversight.core.seeding import derive_seed
-from oversight.envs.programs.dsl import OUTPUT_VAR, Expr, Line, Program
+from oversight.envs.programs.dsl import Expr, Line, Program
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.generator import GeneratorKnobs, generate_reference
 from oversight.envs.programs.oracle import gold_oracle
 from oversight.learning.policy_gradient import PGConfig, TrainLog, train_policy
 
-EXTRA_FEATURES: tuple[str, ...] = ("statically_live", "substitutable")
+EXTRA_FEATURES: tuple[str, ...] = ("substitutable",)
 """Columns :func:`improver_features` appends to the artifact rows of ``line_features``."""
 
 N_IMPROVER_FEATURES = N_FEATURES + len(EXTRA_FEATURES)
@@ -100,35 +100,10 @@ def apply_action(program: Program, action: int) -> Program:
 # --- features --------------------------------------------------------------------------------
 
 
-def statically_live(program: Program) -> np.ndarray:
-    """``(L,)`` bool: whether each line's target may reach ``out`` (backward liveness).
-
-    A guarded line reads its own target and does not kill it (it may not fire). A line that is
-    not live can be deleted without changing the output on any input.
-    """
-    live = {OUTPUT_VAR}
-    flags = np.zeros(len(program), dtype=bool)
-    for i in range(len(program) - 1, -1, -1):
-        line = program.lines[i]
-        if line.target not in live:
-            continue
-        flags[i] = True
-        if line.guard is None:
-            live.discard(line.target)
-        live |= line.reads()
-    return flags
-
-
 @lru_cache(maxsize=4096)
 def _cached_features(reference: Program, current: Program) -> np.ndarray:
     rows = line_features(ProgramContext(reference, current))[: len(current)]
-    extra = np.stack(
-        [
-            statically_live(current).astype(np.float32),
-            np.array([substitutable(line) for line in current.lines], dtype=np.float32),
-        ],
-        axis=1,
-    )
+    extra = np.array([[substitutable(line)] for line in current.lines], dtype=np.float32)
     out = np.concatenate([rows, extra], axis=1)
     out.flags.writeable = False  # shared through the cache
     return out

@@ -56,6 +56,7 @@ from oversight.envs.programs.dsl import (
     Const,
     Line,
     Program,
+    statically_live,
 )
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
 from oversight.envs.programs.solver import solve, target_lines
@@ -82,6 +83,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "targetable",
     "solver_yields",
     "reads_new_temp",
+    "statically_live",
 )
 """Column names of :func:`line_features`, in order."""
 
@@ -135,6 +137,7 @@ def _program_rows(
     bits = program.bits
     rows = np.zeros((len(program), N_FEATURES), dtype=np.float32)
     targets = set(target_lines(program))
+    live = statically_live(program)
     new_temp: dict[str, bool] = {}  # variable -> its latest definition is a line new to P (or R)
     for i, line in enumerate(program.lines):
         row = rows[i]
@@ -155,6 +158,8 @@ def _program_rows(
             row[_COL["max_popcount"]] = max(c.bit_count() for c in consts) / bits
             row[_COL["max_log2"]] = max(math.log2(c + 1) for c in consts) / bits
         row[_COL["position"]] = i / max(1, len(program) - 1)
+        # Liveness is read off the text (free): it tells dead code from code that matters.
+        row[_COL["statically_live"]] = float(live[i])
         if i in targets:
             row[_COL["targetable"]] = 1.0
             # Solving is reading, not running: it costs no budget. A fixed stream per line keeps
@@ -222,12 +227,18 @@ class PointerNet(nn.Module):
         """Logits for padded features ``x`` of shape ``(batch, max_len, F)``.
 
         Without ``index``: shape ``(batch, max_len)``, entries past each length meaningless.
-        With ``index`` (one line per sequence): shape ``(batch,)``, that line's logit only.
+        With ``index`` of shape ``(batch,)`` (one line per sequence): shape ``(batch,)``, that
+        line's logit only; of shape ``(batch, k)``: those lines' logits, ``(batch, k)``.
         """
         batch, width, _ = x.shape
         h = self.embed(x)
         keys, values = self.key_value(h).chunk(2, dim=-1)
-        rows = h if index is None else h[torch.arange(batch), index].unsqueeze(1)
+        if index is None:
+            rows = h
+        elif index.dim() == 1:
+            rows = h[torch.arange(batch), index].unsqueeze(1)
+        else:
+            rows = h.gather(1, index.unsqueeze(-1).expand(-1, -1, h.shape[-1]))
         d = self.hidden // self.heads
 
         def split(t: torch.Tensor) -> torch.Tensor:  # (batch, n, hidden) -> (batch, heads, n, d)
@@ -240,7 +251,7 @@ class PointerNet(nn.Module):
         z = self.norm1(rows + self.attn_out(mixed.reshape(batch, rows.shape[1], self.hidden)))
         z = self.norm2(z + self.feed(z))
         logits = self.head(z).squeeze(-1)
-        return logits if index is None else logits.squeeze(1)
+        return logits.squeeze(1) if index is not None and index.dim() == 1 else logits
 
 
 def new_pointer(seed: int, hidden: int = 32) -> PointerNet:
@@ -250,19 +261,21 @@ def new_pointer(seed: int, hidden: int = 32) -> PointerNet:
         return PointerNet(hidden=hidden).eval()
 
 
-def _pad(features: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(f) for f in features], dtype=torch.int64)
-    x = torch.zeros((len(features), int(lengths.max()), N_FEATURES), dtype=torch.float32)
+def pad_features(features: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack per-line feature arrays into ``x`` of shape ``(batch, max_len, F)``, zero-padded,
+    and their ``lengths`` (int64)."""
+    lengths = np.array([len(f) for f in features], dtype=np.int64)
+    x = np.zeros((len(features), int(lengths.max(initial=0)), N_FEATURES), dtype=np.float32)
     for k, f in enumerate(features):
-        x[k, : len(f)] = torch.from_numpy(np.asarray(f, dtype=np.float32))
-    return x, lengths
+        x[k, : len(f)] = f
+    return torch.from_numpy(x), torch.from_numpy(lengths)
 
 
 def pointer_logits(net: PointerNet, features: Sequence[np.ndarray]) -> list[np.ndarray]:
     """One logit per candidate line for each feature array (one batched forward pass)."""
     if not features:
         return []
-    x, lengths = _pad(features)
+    x, lengths = pad_features(features)
     was_training = net.training
     net.eval()
     with torch.no_grad():
@@ -458,7 +471,7 @@ def train_pointer(
         net = new_pointer(seed, hidden).train()
         if not examples:
             return net.eval()
-        x, lengths = _pad([e.features for e in examples])
+        x, lengths = pad_features([e.features for e in examples])
         lines = torch.tensor([e.line for e in examples], dtype=torch.int64)
         labels = torch.tensor([float(e.confirmed) for e in examples], dtype=torch.float32)
         shuffle = torch.Generator().manual_seed(seed)

@@ -9,6 +9,16 @@ reply was read: ``argument`` / ``question``, ``parse_failure`` (no such tag: the
 is the message) or ``refusal`` (the provider's content filter, or a reply that opens with a
 refusal); ``text`` keeps the raw reply when it was not parsed, ``compute_spent`` the output
 tokens. The judge sees the message with its protected markup escaped; nothing here stops a run.
+
+Best-of-n (``best_of_n`` > 1, for roles that argue an answer): the speaker samples n replies
+per episode, all episodes' candidates in one batch, has ``scorer`` (a judge, e.g. a copy of
+the protocol's judge) rule on the transcript so far plus each candidate, and keeps the
+candidate whose verdict gives its own answer the highest probability (the first on a tie);
+``compute_spent`` then counts every candidate's output tokens. The n prompts of an episode are
+identical, so the candidates differ only by sampling (a temperature above 0 is needed), and
+Inspect's cache keys a call by its prompt and settings; the n candidates carry distinct
+``Sampling.sample`` numbers, so each has its own cache entry and a rerun served from the cache
+still compares n different replies.
 """
 
 from __future__ import annotations
@@ -16,13 +26,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from oversight.core.records import Claim, Message
+from oversight.core.records import Claim, Message, Verdict
 from oversight.envs.text.quotes import render_for_judge
 from oversight.envs.text.records import LETTERS, TextContext, judge_view
 from oversight.judges.llm import DISPLAY_NAMES, looks_like_refusal, neutralize
 from oversight.models.base import ChatModel, Generation, Sampling, UsageLedger, generate_batch
 from oversight.prompts import PromptSet
-from oversight.protocols.engine import Episode
+from oversight.protocols.engine import Episode, Judge
 
 ROLE_TEMPLATES: dict[str, str] = {
     "debater_a": "debater",
@@ -68,7 +78,13 @@ class LLMSpeaker:
         templates: Mapping[str, str] | None = None,
         simultaneous: bool = False,
         name: str = "",
+        best_of_n: int = 1,
+        scorer: Judge | None = None,
     ):
+        if best_of_n < 1:
+            raise ValueError(f"best_of_n must be 1 or more, got {best_of_n}")
+        if best_of_n > 1 and scorer is None:
+            raise ValueError("best_of_n > 1 needs a scorer (a judge that rules on candidates)")
         self.model = model
         self.prompts = prompts or PromptSet()
         self.word_limit = word_limit
@@ -77,6 +93,8 @@ class LLMSpeaker:
         self.templates = dict(templates or ROLE_TEMPLATES)
         self.simultaneous = simultaneous
         self.name = name or f"llm:{model.name}"
+        self.best_of_n = best_of_n
+        self.scorer = scorer
 
     def prompt(self, role: str, round: int, e: Episode) -> str:
         if role not in self.templates:
@@ -110,9 +128,37 @@ class LLMSpeaker:
 
     def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
         prompts = [self.prompt(role, round, e) for e in episodes]
-        replies = generate_batch(self.model, prompts, self.sampling, self.ledger)
         tag = _TAGS.get(self.templates[role], "argument")
-        return [self._message(role, round, g, tag) for g in replies]
+        argues = self.best_of_n > 1 and all(role in e.context.positions for e in episodes)
+        n = self.best_of_n if argues else 1
+        draws = [self.sampling.model_copy(update={"sample": k}) for k in range(n)]
+        replies = generate_batch(
+            self.model, [p for p in prompts for _ in range(n)], draws * len(prompts), self.ledger
+        )
+        said = [self._message(role, round, g, tag) for g in replies]
+        return said if n == 1 else self._best(role, episodes, said, n)
+
+    def _best(
+        self, role: str, episodes: Sequence[Episode], candidates: list[Message], n: int
+    ) -> list[Message]:
+        """Per episode, the candidate (``n`` in a row) the scorer favours most for ``role``."""
+        assert self.scorer is not None
+        trials = [
+            # Fresh check lists: the scorer's checks must not enter the real transcript.
+            Episode(e.episode_id, e.problem, e.artifact, e.context, [*e.messages, m], [])
+            for i, e in enumerate(episodes)
+            for m in candidates[i * n : (i + 1) * n]
+        ]
+        verdicts = self.scorer.rule(trials)
+        out = []
+        for i, e in enumerate(episodes):
+            mine = e.context.position(role)
+            scores = [_favour(v, mine) for v in verdicts[i * n : (i + 1) * n]]
+            best = candidates[i * n + scores.index(max(scores))]
+            spent = sum(m.claim.compute_spent for m in candidates[i * n : (i + 1) * n] if m.claim)
+            claim = best.claim.model_copy(update={"compute_spent": spent}) if best.claim else None
+            out.append(best.model_copy(update={"claim": claim}))
+        return out
 
     def _message(self, role: str, round: int, g: Generation, tag: str) -> Message:
         body = last_tag(g.text, tag)
@@ -123,3 +169,11 @@ class LLMSpeaker:
             text, raw = g.text.strip(), g.text
         claim = Claim(author=self.name, kind=kind, text=raw, compute_spent=g.output_tokens)
         return Message(role=role, round=round, text=text, claim=claim)
+
+
+def _favour(v: Verdict, answer: int) -> float:
+    """How strongly verdict ``v`` backs displayed ``answer``: its probability, else 1 when it
+    chose that answer, 1/2 with no choice, 0 otherwise."""
+    if v.probs is not None:
+        return v.probs[answer]
+    return 0.5 if v.choice is None else float(v.choice == answer)

@@ -10,7 +10,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from oversight.core.errors import OversightError
-from oversight.experiments.config import apply_overrides, dump_yaml, read_yaml, validate
+from oversight.experiments.config import (
+    apply_overrides,
+    dump_yaml,
+    embedded_configs,
+    read_yaml,
+    validate,
+)
 from oversight.experiments.store import RunStore, new_run_dir
 from oversight.report.model import Table
 
@@ -26,7 +32,7 @@ class Experiment:
 
 
 def _experiments() -> dict[str, Experiment]:
-    from oversight.experiments import digits_debate, offense_defense
+    from oversight.experiments import digits_debate, llm_debate, offense_defense, rrm, text_debate
 
     return {
         "digits-debate": Experiment(
@@ -41,6 +47,13 @@ def _experiments() -> dict[str, Experiment]:
             offense_defense.main,
             offense_defense.summary,
         ),
+        "llm-debate": Experiment(
+            "llm-debate", llm_debate.LLMDebateConfig, llm_debate.main, llm_debate.summary
+        ),
+        "text-debate": Experiment(
+            "text-debate", text_debate.TextDebateConfig, text_debate.main, text_debate.summary
+        ),
+        "rrm": Experiment("rrm", rrm.RRMExperimentConfig, rrm.main, rrm.summary),
     }
 
 
@@ -54,6 +67,20 @@ def resolve(data: dict[str, Any]) -> tuple[Experiment, BaseModel]:
         )
     exp = experiments[name]
     return exp, validate(exp.config, data)
+
+
+def quick_variant(name: str | None) -> str:
+    """The embedded quick variant ``<name>-quick`` of an embedded config (default config when
+    ``name`` is None); an error naming the variants that exist when there is none."""
+    base = name or DEFAULT_CONFIG
+    embedded = embedded_configs()
+    quick = f"{base}-quick"
+    if quick not in embedded:
+        have = sorted(n for n in embedded if n.endswith("-quick"))
+        raise OversightError(
+            f"--quick: no embedded config {quick!r}; quick variants: {', '.join(have)}"
+        )
+    return quick
 
 
 def start(

@@ -106,9 +106,11 @@ class SearchResult:
 # --- candidates ----------------------------------------------------------------------------
 
 
-def _tags(subtleties: Sequence[int]) -> list[tuple[str, int]]:
+def _tags(
+    subtleties: Sequence[int], families: Sequence[str] = TRIGGER_FAMILIES
+) -> list[tuple[str, int]]:
     """One cycle of makers: honest, lazy, every (family, k), and the two random-edit kinds."""
-    backdoors = [(f, k) for f in TRIGGER_FAMILIES for k in subtleties]
+    backdoors = [(f, k) for f in families for k in subtleties]
     return [("honest", 0), ("lazy", 0), *backdoors, ("edit", 0), ("honest+edit", 0)]
 
 
@@ -132,9 +134,14 @@ def _draw(ref: Reference, tag: str, k: int, r: np.random.Generator) -> tuple[Pro
 
 
 def _candidates_for(
-    index: int, ref: Reference, budget: int, r: np.random.Generator, subtleties: Sequence[int]
+    index: int,
+    ref: Reference,
+    budget: int,
+    r: np.random.Generator,
+    subtleties: Sequence[int],
+    families: Sequence[str],
 ) -> list[Candidate]:
-    tags = _tags(subtleties)
+    tags = _tags(subtleties, families)
     seen: set[Program] = set()
     out: list[Candidate] = []
     slot = 0
@@ -159,15 +166,17 @@ def candidate_pool(
     budget: int,
     rng: np.random.Generator,
     subtleties: Sequence[int] = SUBTLETIES,
+    families: Sequence[str] = TRIGGER_FAMILIES,
 ) -> list[list[Candidate]]:
     """Up to ``budget`` distinct candidate artifacts per reference (deterministic given
-    ``rng``'s state): honest, lazy, backdoors of every family and subtlety, random edits."""
+    ``rng``'s state): honest, lazy, backdoors of each of ``families`` at every subtlety, random
+    edits."""
     if budget < 1:
         raise ValueError(f"budget must be at least 1, got {budget}")
     # One child generator per reference: a reference's pool does not depend on the others'.
     children = rng.spawn(len(references))
     return [
-        _candidates_for(i, ref, budget, r, subtleties)
+        _candidates_for(i, ref, budget, r, subtleties, families)
         for i, (ref, r) in enumerate(zip(references, children, strict=True))
     ]
 

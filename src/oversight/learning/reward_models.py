@@ -27,6 +27,7 @@ minibatches). torch is imported at module level: import this module lazily.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,14 +43,14 @@ from numpy.typing import ArrayLike
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from oversight.agents.learned_critic import N_FEATURES, line_features
+from oversight.agents.learned_critic import N_FEATURES, line_features, pad_features
 from oversight.core.errors import OversightError
 from oversight.core.records import Verdict
 from oversight.core.seeding import derive_seed
 from oversight.envs.programs.env import ProgramContext
 from oversight.metrics.estimate import Estimate, bootstrap, rate
 
-Mixer = Literal["attention", "gru"]
+Mixer = Literal["attention", "gru", "conv"]
 Kind = Literal["pointwise", "pairwise"]
 Objective = Literal["mean", "min", "mean_minus_std"]
 OBJECTIVES: tuple[str, ...] = ("mean", "min", "mean_minus_std")
@@ -60,6 +61,7 @@ _FORMAT = "oversight.reward_model/1"
 _SCORE_BATCH = 256  # contexts per forward pass when scoring: bounds the padded tensor
 _FLOOR_SLACK = 1e-9  # floor(share * n) against products such as 0.29 * 100 = 28.999999999999996
 _FEATURE_CACHE_SIZE = 8192
+CONV_WIDTH = 5  # lines each convolution of the "conv" mixer sees
 
 # Training defaults: on about 200 artifacts of 12-bit programs these separate honest from flawed
 # artifacts of unseen problems (tests/test_reward_models.py) in a few seconds on one core.
@@ -76,28 +78,31 @@ def _cached_features(ctx: ProgramContext) -> np.ndarray:
     return features
 
 
+_PRIMED: dict[ProgramContext, np.ndarray] = {}
+
+
 def context_features(ctx: ProgramContext) -> np.ndarray:
     """:func:`line_features` of ``ctx``, computed once per distinct (R, P) and then cached.
 
     The cache is keyed by the parsed programs, so two parses of the same texts share an entry.
-    The array is read-only.
+    The array is read-only. Features handed to :func:`prime_features` are used first.
     """
-    return _cached_features(ctx)
+    primed = _PRIMED.get(ctx)
+    return primed if primed is not None else _cached_features(ctx)
+
+
+def prime_features(ctx: ProgramContext, features: np.ndarray) -> None:
+    """Store features computed elsewhere (e.g. in worker processes) for ``ctx``; unbounded, so
+    callers prime only what they will reuse. They must equal ``line_features(ctx)``."""
+    features = np.asarray(features, dtype=np.float32)
+    features.setflags(write=False)
+    _PRIMED[ctx] = features
 
 
 def clear_feature_cache() -> None:
-    """Empty the cache behind :func:`context_features`."""
+    """Empty the caches behind :func:`context_features`."""
     _cached_features.cache_clear()
-
-
-def pad_features(features: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack per-line feature arrays into ``x`` of shape ``(batch, max_len, F)``, zero-padded,
-    and their ``lengths`` (int64)."""
-    lengths = np.array([len(f) for f in features], dtype=np.int64)
-    x = np.zeros((len(features), int(lengths.max(initial=0)), N_FEATURES), dtype=np.float32)
-    for k, f in enumerate(features):
-        x[k, : len(f)] = f
-    return torch.from_numpy(x), torch.from_numpy(lengths)
+    _PRIMED.clear()
 
 
 def encode_batch(contexts: Sequence[ProgramContext]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +133,9 @@ class ProgramEncoder(nn.Module):
 
     ``mixer="attention"``: one transformer encoder layer (self-attention and a feed-forward
     block, each residual and layer-normed), padded lines masked out of the keys.
-    ``mixer="gru"``: a bidirectional GRU over the packed sequence. Either way every line's
+    ``mixer="gru"``: a bidirectional GRU over the packed sequence. ``mixer="conv"``: two
+    residual convolutions over windows of :data:`CONV_WIDTH` lines (linear in the length; used
+    for long programs), so a line sees its neighbours only. Either way every line's
     embedding depends on the other lines, so the encoder can relate a line of P to the lines of
     R it replaced; line order reaches it through the position features. Output: ``2 * hidden``.
     """
@@ -141,8 +148,8 @@ class ProgramEncoder(nn.Module):
         mixer: Mixer = "attention",
     ):
         super().__init__()
-        if mixer not in ("attention", "gru"):
-            raise ValueError(f"mixer must be attention or gru, not {mixer!r}")
+        if mixer not in ("attention", "gru", "conv"):
+            raise ValueError(f"mixer must be attention, gru or conv, not {mixer!r}")
         if hidden % heads or (mixer == "gru" and hidden % 2):
             raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads}) and even")
         self.n_features = n_features
@@ -161,6 +168,12 @@ class ProgramEncoder(nn.Module):
                 nn.Linear(hidden, 2 * hidden), nn.ReLU(), nn.Linear(2 * hidden, hidden)
             )
             self.norm2 = nn.LayerNorm(hidden)
+        elif mixer == "conv":
+            # Two residual convolutions over neighbouring lines: O(L), for programs of
+            # hundreds of lines where attention's O(L**2) dominates training time.
+            self.convs = nn.ModuleList(
+                nn.Conv1d(hidden, hidden, CONV_WIDTH, padding=CONV_WIDTH // 2) for _ in range(2)
+            )
         else:
             self.gru = nn.GRU(hidden, hidden // 2, batch_first=True, bidirectional=True)
 
@@ -179,6 +192,12 @@ class ProgramEncoder(nn.Module):
         if self.mixer == "attention":
             z = self.norm1(h + self.attn_out(self._attend(h, padding)))
             return self.norm2(z + self.feed(z))
+        if self.mixer == "conv":
+            keep = (~padding).unsqueeze(1).to(h.dtype)  # (batch, 1, width): padding stays zero
+            z = h.transpose(1, 2) * keep
+            for conv in self.convs:
+                z = (z + torch.relu(conv(z))) * keep
+            return z.transpose(1, 2)
         # Packing keeps padding out of the backward direction's state.
         packed = pack_padded_sequence(
             h, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
@@ -430,9 +449,10 @@ def _train_pointwise_features(
     weight_decay: float,
     balance: bool,
     config: dict[str, Any],
+    init: PointwiseRM | None = None,
 ) -> PointwiseRM:
     with _deterministic(seed):
-        model = new_model("pointwise", seed, **config)
+        model = copy.deepcopy(init) if init is not None else new_model("pointwise", seed, **config)
         assert isinstance(model, PointwiseRM)
         if not features:
             return model
@@ -459,19 +479,21 @@ def train_pointwise(
     batch_size: int = BATCH_SIZE,
     weight_decay: float = WEIGHT_DECAY,
     balance: bool = False,
+    init: PointwiseRM | None = None,
     **config: Any,
 ) -> PointwiseRM:
     """Fit a :class:`PointwiseRM` by binary cross-entropy against ``labels`` (1 = acceptable).
 
     ``labels`` are whatever supervision the caller has, typically a judge's verdicts (booleans,
     0/1 or soft labels in [0, 1]); nothing here reads gold. ``balance`` weights the classes
-    equally. ``config`` sets the architecture (``hidden``, ``heads``, ``mixer``). Deterministic
-    given the data and ``seed``.
+    equally. ``config`` sets the architecture (``hidden``, ``heads``, ``mixer``); ``init``
+    continues training a copy of an existing model instead (``config`` is then ignored).
+    Deterministic given the data, ``init`` and ``seed``.
     """
     y = _label_array(labels, len(contexts))
     features = [context_features(c) for c in contexts]
     return _train_pointwise_features(
-        features, y, seed, epochs, lr, batch_size, weight_decay, balance, config
+        features, y, seed, epochs, lr, batch_size, weight_decay, balance, config, init
     )
 
 

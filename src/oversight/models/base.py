@@ -32,6 +32,12 @@ class Sampling(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0)
     top_logprobs: int = Field(0, ge=0, le=20, description="0: no log-probabilities.")
+    sample: int = Field(
+        0,
+        ge=0,
+        description="Which of several draws for the same prompt (best-of-n): each draw gets "
+        "its own cache entry, so a rerun served from the cache keeps n distinct replies.",
+    )
 
 
 @dataclass(frozen=True)
@@ -141,21 +147,30 @@ class ScriptedModel:
 def generate_batch(
     model: ChatModel,
     prompts: Sequence[str],
-    sampling: Sampling | None = None,
+    sampling: Sampling | Sequence[Sampling] | None = None,
     ledger: UsageLedger | None = None,
 ) -> list[Generation]:
     """Answer every prompt, all of them in flight at once (the model's own connection limit
-    still applies), and return the replies in prompt order. Callable from synchronous code,
-    including code that runs inside an event loop (a notebook). The first failure is raised
-    after the batch stops; nothing is recorded in ``ledger`` for a failed batch."""
-    s = sampling or Sampling()
+    still applies), and return the replies in prompt order. ``sampling`` is one setting for
+    all prompts or one per prompt. Callable from synchronous code, including code that runs
+    inside an event loop (a notebook). The first failure is raised after the batch stops;
+    nothing is recorded in ``ledger`` for a failed batch."""
+    if sampling is None or isinstance(sampling, Sampling):
+        settings = [sampling or Sampling()] * len(prompts)
+    else:
+        settings = list(sampling)
+        if len(settings) != len(prompts):
+            raise ValueError(f"{len(settings)} sampling settings for {len(prompts)} prompts")
 
     async def batch() -> list[Generation]:
         # A task group, not gather: when one call fails the others are cancelled, not left
         # running (and billing) on the shared loop.
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(model.generate(p, s)) for p in prompts]
+                tasks = [
+                    group.create_task(model.generate(p, s))
+                    for p, s in zip(prompts, settings, strict=True)
+                ]
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
         return [t.result() for t in tasks]

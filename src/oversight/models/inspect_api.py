@@ -84,7 +84,10 @@ class InspectModel:
         call: dict[str, bool] = {}
         token = _CALL.set(call)
         try:
-            out = await self._model.generate(prompt, config=config, cache=self._cache)
+            cache = self._cache
+            if cache and sampling.sample:
+                cache = cache.model_copy(update={"scopes": {"sample": str(sampling.sample)}})
+            out = await self._model.generate(prompt, config=config, cache=cache)
         except Exception as e:
             raise OversightError(f"model {self.name}: provider error: {one_line(e)}") from e
         finally:

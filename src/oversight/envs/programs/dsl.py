@@ -29,7 +29,9 @@ Semantics (every edge, stated once; both interpreters implement exactly this):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from oversight.core.errors import OversightError
 
@@ -116,6 +118,15 @@ class Line:
 class Program:
     lines: tuple[Line, ...]
     bits: int
+    # Programs key many caches (features, contexts); hashing hundreds of nested lines on every
+    # lookup dominated training time, so the hash is computed once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.lines, self.bits)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -255,3 +266,22 @@ def parse(source: str, bits: int) -> Program:
         if text.strip():
             lines.append(parse_line(text, bits, lineno))
     return Program(tuple(lines), bits)
+
+
+def statically_live(program: Program) -> np.ndarray:
+    """``(L,)`` bool: whether each line's target may reach ``out`` (backward liveness).
+
+    A guarded line reads its own target and does not kill it (it may not fire). A line that is
+    not live can be deleted without changing the output on any input.
+    """
+    live = {OUTPUT_VAR}
+    flags = np.zeros(len(program), dtype=bool)
+    for i in range(len(program) - 1, -1, -1):
+        line = program.lines[i]
+        if line.target not in live:
+            continue
+        flags[i] = True
+        if line.guard is None:
+            live.discard(line.target)
+        live |= line.reads()
+    return flags

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from oversight.core.records import Transcript
+from oversight.experiments.llm_debate.tournament import tournament_results
+from oversight.experiments.tournaments import CrossPlay
 from oversight.metrics.calibration import expected_calibration_error, reliability
 from oversight.metrics.estimate import Estimate
 from oversight.metrics.scoring import brier_score, log_loss, mean_ci
@@ -44,6 +46,7 @@ class LLMAnalysis:
     prompts: dict[str, str] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    tournament: CrossPlay | None = None
 
 
 def correctness(probs: np.ndarray, correct: np.ndarray) -> np.ndarray:
@@ -108,7 +111,8 @@ def score_protocol(
 
 
 def analyse(cfg, result) -> LLMAnalysis:
-    """Scores per protocol (config order), usage and the flat metrics of ``metrics.json``."""
+    """Scores per protocol (config order), the tournament's ratings, usage and the flat
+    metrics of ``metrics.json``."""
     a = LLMAnalysis(
         usage=result.usage,
         session=result.session,
@@ -128,6 +132,14 @@ def analyse(cfg, result) -> LLMAnalysis:
             a.metrics[f"judge_{kind}.{protocol}"] = n
         for kind, n in s.speaker_failures.items():
             a.metrics[f"speaker_{kind}.{protocol}"] = n
+    if cfg.tournament.enabled:
+        a.tournament = t = tournament_results(cfg, result.transcripts)
+        for i, v in enumerate(t.variants):
+            a.metrics |= t.bt[i].flat(f"tournament.bt.{v}")
+            a.metrics |= t.elo[i].flat(f"tournament.elo.{v}")
+            a.metrics |= t.honest_accuracy[i].flat(f"tournament.honest_accuracy.{v}")
+        a.metrics["tournament.games"] = t.games
+        a.metrics["tournament.rating_accuracy_correlation"] = t.correlation()
     for scope, usage in (("run", a.usage), ("session", a.session)):
         total = ModelUsage()
         for u in usage.values():

@@ -38,6 +38,56 @@ class Data(_Strict):
         return v
 
 
+def _model_name(key: str, name: str | None) -> None:
+    if name is not None and "/" not in name:
+        raise ValueError(f"{key}: {name!r} is not PROVIDER/MODEL (e.g. openai/gpt-4o-mini)")
+
+
+class Variant(_Strict):
+    """A debater of the tournament: a model, a prompt set and best-of-n."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+    model: str | None = Field(None, description="PROVIDER/MODEL; None: the run's debater model.")
+    prompts: str | None = Field(
+        None, description="Folder of templates replacing the run's (e.g. its debater.j2)."
+    )
+    debater_template: str | None = Field(
+        None, description="Jinja text replacing debater.j2 (after prompts)."
+    )
+    best_of_n: int = Field(1, ge=1, le=64, description="Candidates per speech; the judge picks.")
+    scorer_model: str | None = Field(
+        None, description="Model judging best-of-n candidates; None: the run's judge model."
+    )
+
+
+class Tournament(_Strict):
+    """Cross-play between debater variants: every ordered pair of distinct variants debates
+    the first ``games_per_pair / 2`` items in both answer orders, so each variant argues the
+    correct answer and the wrong one equally often, as debater A and as debater B."""
+
+    enabled: bool = False
+    protocol: Literal["debate-sequential", "debate-simultaneous"] = "debate-sequential"
+    games_per_pair: int = Field(4, ge=2, description="Games per ordered pair (even).")
+    variants: list[Variant] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Tournament:
+        names = [v.name for v in self.variants]
+        if self.enabled and len(names) < 2:
+            raise ValueError(f"tournament.variants: a tournament needs two or more, got {names}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"tournament.variants: names must be distinct, got {names}")
+        if self.games_per_pair % 2:
+            raise ValueError(
+                f"tournament.games_per_pair must be even (both answer orders of each item), "
+                f"got {self.games_per_pair}"
+            )
+        for i, v in enumerate(self.variants):
+            _model_name(f"tournament.variants.{i}.model", v.model)
+            _model_name(f"tournament.variants.{i}.scorer_model", v.scorer_model)
+        return self
+
+
 class LLMDebateConfig(_Strict):
     experiment: Literal["llm-debate"] = "llm-debate"
     seed: int = 0
@@ -66,6 +116,7 @@ class LLMDebateConfig(_Strict):
     data: Data = Field(default_factory=Data)
     batch: int = Field(16, ge=1, description="Episodes per batch: the unit saved to disk.")
     bootstrap: int = Field(1000, ge=10)
+    tournament: Tournament = Field(default_factory=Tournament)
 
     @field_validator("protocols")
     @classmethod
@@ -78,9 +129,13 @@ class LLMDebateConfig(_Strict):
     @model_validator(mode="after")
     def _names(self) -> LLMDebateConfig:
         for key in ("model", *ROLE_KEYS):
-            name = getattr(self, key)
-            if name is not None and "/" not in name:
-                raise ValueError(f"{key}: {name!r} is not PROVIDER/MODEL (e.g. openai/gpt-4o-mini)")
+            _model_name(key, getattr(self, key))
+        t = self.tournament
+        if t.enabled and self.data.path is None and t.games_per_pair > 2 * self.data.stories:
+            raise ValueError(
+                f"tournament.games_per_pair ({t.games_per_pair}) needs "
+                f"{t.games_per_pair // 2} items; data.stories is {self.data.stories}"
+            )
         return self
 
     def role_model(self, part: str) -> str:

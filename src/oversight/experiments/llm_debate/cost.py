@@ -11,7 +11,7 @@ from __future__ import annotations
 from oversight.envs.text.records import TextItem
 from oversight.experiments.llm_debate.config import LLMDebateConfig
 from oversight.models.prices import PriceTable
-from oversight.protocols.text import text_protocol
+from oversight.protocols.text import DEBATERS, text_protocol
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_WORD = 1.4
@@ -19,12 +19,19 @@ INSTRUCTION_TOKENS = 250  # the template's own text
 
 
 def estimate_cost(
-    cfg: LLMDebateConfig, items: list[TextItem], episodes: dict[str, int], prices: PriceTable
+    cfg: LLMDebateConfig,
+    items: list[TextItem],
+    episodes: dict[str, int],
+    prices: PriceTable,
+    tournament: dict[tuple[str, str], int] | None = None,
 ) -> dict:
-    """Calls, tokens and dollars per model for ``episodes`` (protocol -> episodes to play),
-    with a one-line ``text`` summary. ``dollars`` is None when a model has no price."""
+    """Calls, tokens and dollars per model for ``episodes`` (protocol -> episodes to play) and
+    ``tournament`` games ((variant A, variant B) -> games to play; a best-of-n speech costs n
+    speeches and n elicited judgments), with a one-line ``text`` summary. ``dollars`` is None
+    when a model has no price."""
     from oversight.experiments.llm_debate.run import PART_OF_ROLE
 
+    games = tournament or {}
     if not items:
         return {"by_model": {}, "dollars": 0.0, "text": "estimated cost: nothing to play"}
     source = sum(len(it.source) for it in items) / len(items) / CHARS_PER_TOKEN
@@ -48,6 +55,21 @@ def estimate_cost(
             sees_source = part != "questioner"
             tokens_in = INSTRUCTION_TOKENS + question + i * speech + (source if sees_source else 0)
             add(cfg.role_model(part), n, tokens_in, cfg.max_tokens)
+        judge_in = INSTRUCTION_TOKENS + question + len(turns) * speech
+        add(cfg.role_model("judge"), n, judge_in, cfg.judge_max_tokens)
+    variants = {v.name: v for v in cfg.tournament.variants}
+    turns = [t for r in text_protocol(cfg.tournament.protocol, cfg.rounds).rounds for t in r.turns]
+    for (a, b), n in games.items():
+        if n == 0:
+            continue
+        for i, turn in enumerate(turns):
+            v = variants[a if turn.role == DEBATERS[0] else b]
+            tokens_in = INSTRUCTION_TOKENS + question + i * speech + source
+            add(v.model or cfg.role_model("debater"), n * v.best_of_n, tokens_in, cfg.max_tokens)
+            if v.best_of_n > 1:
+                scorer = v.scorer_model or cfg.role_model("judge")
+                scorer_in = INSTRUCTION_TOKENS + question + (i + 1) * speech
+                add(scorer, n * v.best_of_n, scorer_in, cfg.judge_max_tokens)
         judge_in = INSTRUCTION_TOKENS + question + len(turns) * speech
         add(cfg.role_model("judge"), n, judge_in, cfg.judge_max_tokens)
     dollars: float | None = 0.0

@@ -5,17 +5,20 @@ from __future__ import annotations
 import math
 
 from oversight.experiments.llm_debate.analysis import LLMAnalysis
-from oversight.experiments.llm_debate.config import LLMDebateConfig
+from oversight.experiments.llm_debate.config import LLMDebateConfig, Variant
+from oversight.experiments.tournaments import accuracy_vs_rating
 from oversight.metrics.estimate import Estimate
+from oversight.metrics.ratings import ELO_PER_LOGIT
 from oversight.models.base import ModelUsage
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
 
 
-def _ci(e: Estimate) -> str:
+def _ci(e: Estimate, digits: int = 3, scale: float = 1.0) -> str:
     if math.isnan(e.value):
         return "–"
-    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+    v, lo, hi = e.value * scale, e.ci_low * scale, e.ci_high * scale
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def _money(u: ModelUsage) -> str:
@@ -142,21 +145,88 @@ def usage_section(a: LLMAnalysis) -> Section:
     )
 
 
+def tournament_section(cfg: LLMDebateConfig, a: LLMAnalysis) -> Section:
+    """Ratings, the honest-win matrix and judge accuracy against debater rating."""
+    t = a.tournament
+    assert t is not None
+    variants = {v.name: v for v in cfg.tournament.variants}
+
+    def prompts(v: Variant) -> str:
+        parts = [f"folder {v.prompts}"] if v.prompts else []
+        parts += ["own debater.j2"] if v.debater_template else []
+        return ", ".join(parts) or "the run's"
+
+    rows = [
+        [
+            name,
+            variants[name].model or cfg.role_model("debater"),
+            prompts(variants[name]),
+            variants[name].best_of_n,
+            _ci(t.bt[i], scale=ELO_PER_LOGIT, digits=0),
+            _ci(t.elo[i], digits=0),
+            _ci(t.honest_accuracy[i]),
+        ]
+        for i, name in enumerate(t.variants)
+    ]
+    ratings = Table(
+        f"Debater ratings ({cfg.tournament.protocol}, {t.games} games)",
+        [
+            "variant",
+            "model",
+            "prompts",
+            "best of n",
+            "Bradley-Terry (Elo scale)",
+            "Elo",
+            "judge accuracy, variant honest",
+        ],
+        rows,
+        note="Bradley-Terry: maximum-likelihood strengths x 400/ln 10, centred on 0; Elo: "
+        "sequential (K = 16, from 0) in the stored game order. 95% CIs resample games. A win "
+        "is the judge picking the variant's answer; no choice is a draw.",
+    )
+
+    def cell(pair: tuple[str, str]) -> str:
+        return _ci(t.honest_wins[pair]) if pair in t.honest_wins else "–"
+
+    matrix = Table(
+        "Judge accuracy: row variant honest vs column variant lying",
+        ["honest \\ liar", *t.variants],
+        [[h, *(cell((h, liar)) for liar in t.variants)] for h in t.variants],
+    )
+    corr = t.correlation()
+    text = (
+        f"Every ordered pair of distinct variants debates the same "
+        f"{cfg.tournament.games_per_pair // 2} items in both answer orders, so each variant "
+        "argues the correct and the wrong answer equally often, as debater A and as B. "
+        "Best-of-n: the variant samples n arguments per speech and keeps the one a judge "
+        "scores most favourable to its answer."
+    )
+    if corr is not None:
+        text += f" Pearson correlation of rating and judge accuracy: {corr:.2f}."
+    figure = accuracy_vs_rating(
+        t.variants, t.bt, t.honest_accuracy, "judge accuracy with the variant honest"
+    )
+    return Section("Tournament", text, [ratings, matrix], [figure])
+
+
 def build_report(cfg: LLMDebateConfig, a: LLMAnalysis, config_yaml: str) -> Report:
+    sections = [
+        Section(
+            "Judge accuracy",
+            "The judge never reads the source; speakers quote it and the judge is told which "
+            "quotes match it word for word. Each item is played with the correct answer "
+            "shown first and second.",
+            [scores_table(a), order_table(a)],
+        ),
+        calibration_section(a),
+    ]
+    if a.tournament is not None:
+        sections.append(tournament_section(cfg, a))
+    sections.append(usage_section(a))
     return Report(
         title="Debate, consultancy and critique with language models",
         subtitle="oversight run llm-debate",
-        sections=[
-            Section(
-                "Judge accuracy",
-                "The judge never reads the source; speakers quote it and the judge is told which "
-                "quotes match it word for word. Each item is played with the correct answer "
-                "shown first and second.",
-                [scores_table(a), order_table(a)],
-            ),
-            calibration_section(a),
-            usage_section(a),
-        ],
+        sections=sections,
         config_yaml=config_yaml,
         metrics=a.metrics,
     )

@@ -8,7 +8,9 @@ batch its transcripts and its model usage are appended to the run folder, so a p
 loses at most the batch in flight and ``--resume`` continues where the run stopped.
 
 The prompt templates are copied into the run folder when it starts and read from there,
-so a resumed run speaks with exactly the prompts it started with.
+so a resumed run speaks with exactly the prompts it started with. With ``tournament.enabled``
+the debater variants then play their cross-play games (:mod:`.tournament`), stored and resumed
+the same way.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from oversight.core.jsonl import append_jsonl, read_jsonl
 from oversight.core.records import SCHEMA_VERSION, Transcript
 from oversight.envs.text.records import TextEpisodeParts, TextItem, quote_records
 from oversight.experiments.llm_debate.config import LLMDebateConfig
+from oversight.experiments.llm_debate.tournament import (
+    TOURNAMENT,
+    tournament_cast,
+    tournament_to_play,
+)
 from oversight.experiments.store import RunStore, progress_bar
 from oversight.experiments.text_debate.run import displays
 from oversight.models.base import ChatModel, ModelUsage, UsageLedger
 from oversight.models.prices import PriceTable, load_prices
 from oversight.prompts import PromptSet
-from oversight.protocols.engine import Agent, Episode, run_protocol
+from oversight.protocols.engine import Agent, Episode, Judge, Protocol, run_protocol
 from oversight.protocols.text import text_protocol
 
 USAGE = "usage.jsonl"
@@ -84,8 +91,16 @@ class Cast:
 
     ledger: UsageLedger
     speakers: dict[str, Agent]
-    judge: object
+    judge: Judge
     models: dict[str, str]  # part -> model name
+    opened: dict[str, ChatModel]  # model name -> model, opened once
+    opener: Callable[[str], ChatModel]
+
+    def model(self, name: str) -> ChatModel:
+        """The model called ``name``, opened on first use."""
+        if name not in self.opened:
+            self.opened[name] = self.opener(name)
+        return self.opened[name]
 
 
 def cast(
@@ -121,7 +136,7 @@ def cast(
         temperature=cfg.temperature,
         ledger=ledger,
     )
-    return Cast(ledger, speakers, judge, names)
+    return Cast(ledger, speakers, judge, names, opened, opener)
 
 
 def run_prompts(cfg: LLMDebateConfig, store: RunStore) -> PromptSet:
@@ -155,44 +170,35 @@ def run(
     items = load_items(cfg)
     prompts = run_prompts(cfg, store)
     prices = load_prices(cfg.prices)
-    plan = episodes_to_play(cfg, items, store.done_ids())
-    estimate = estimate_cost(cfg, items, {p: len(v) for p, v in plan.items()}, prices)
+    done = store.done_ids()
+    plan = episodes_to_play(cfg, items, done)
+    pairs = tournament_to_play(cfg, items, done)
+    counts = {p: len(v) for p, v in plan.items()}
+    estimate = estimate_cost(cfg, items, counts, prices, {k: len(v) for k, v in pairs.items()})
     actors = cast(cfg, prompts, prices, open_model)
+    games = tournament_cast(cfg, store, prompts, actors, pairs)
     session = UsageLedger()
     with progress_bar(progress) as bar:
         if progress:
             bar.console.print(estimate["text"])
-        task = bar.add_task("episodes", total=sum(len(v) for v in plan.values()))
+        total = sum(len(v) for v in plan.values()) + sum(len(v) for v in pairs.values())
+        task = bar.add_task("episodes", total=total)
         for protocol_name, todo in plan.items():
             protocol = text_protocol(protocol_name, cfg.rounds)
             agents = {r: actors.speakers[r] for r in protocol.roles}
+            models = {r: actors.models[PART_OF_ROLE[r]] for r in protocol.roles}
+            models["judge"] = actors.models["judge"]
             for start in range(0, len(todo), cfg.batch):
                 chunk = todo[start : start + cfg.batch]
-                episodes = [Episode(eid, p.problem, p.artifact, p.context) for eid, p, _ in chunk]
-                try:
-                    transcripts = run_protocol(
-                        protocol, episodes, agents, actors.judge, arm=protocol_name
-                    )
-                except OversightError as e:
-                    raise OversightError(
-                        f"{e}. Finished episodes are saved; continue with: "
-                        f"oversight run --resume {store.path}"
-                    ) from None
-                for t, (_, parts, meta), e in zip(transcripts, chunk, episodes, strict=True):
-                    t.gold = parts.gold  # attached after the verdict: the judge never saw it
-                    models = {r: actors.models[PART_OF_ROLE[r]] for r in protocol.roles}
-                    t.meta = {
-                        **meta,
-                        "models": {**models, "judge": actors.models["judge"]},
-                        "quotes": quote_records(e.context, t.messages),
-                    }
-                store.append(transcripts)
-                append_jsonl(
-                    store.path / USAGE,
-                    [UsageRow(episodes=len(chunk), by_model=actors.ledger.to_dict())],
+                play_batch(store, protocol, protocol_name, chunk, agents, actors, models, session)
+                bar.advance(task, len(chunk))
+        for game in games:
+            protocol = text_protocol(cfg.tournament.protocol, cfg.rounds)
+            for start in range(0, len(game.todo), cfg.batch):
+                chunk = game.todo[start : start + cfg.batch]
+                play_batch(
+                    store, protocol, TOURNAMENT, chunk, game.agents, actors, game.models, session
                 )
-                _merge(session, actors.ledger)
-                actors.ledger.by_model.clear()
                 bar.advance(task, len(chunk))
     return RunResult(
         transcripts=store.transcripts(),
@@ -202,6 +208,35 @@ def run(
         prompts=prompts.digest(),
         models=actors.models,
     )
+
+
+def play_batch(
+    store: RunStore,
+    protocol: Protocol,
+    arm: str,
+    chunk: list[tuple[str, TextEpisodeParts, dict]],
+    agents: dict[str, Agent],
+    actors: Cast,
+    models: dict[str, str],
+    session: UsageLedger,
+) -> None:
+    """Play one batch and append its transcripts and model usage to the run folder."""
+    episodes = [Episode(eid, p.problem, p.artifact, p.context) for eid, p, _ in chunk]
+    try:
+        transcripts = run_protocol(protocol, episodes, agents, actors.judge, arm=arm)
+    except OversightError as e:
+        raise OversightError(
+            f"{e}. Finished episodes are saved; continue with: oversight run --resume {store.path}"
+        ) from None
+    for t, (_, parts, meta), e in zip(transcripts, chunk, episodes, strict=True):
+        t.gold = parts.gold  # attached after the verdict: the judge never saw it
+        t.meta = {**meta, "models": models, "quotes": quote_records(e.context, t.messages)}
+    store.append(transcripts)
+    append_jsonl(
+        store.path / USAGE, [UsageRow(episodes=len(chunk), by_model=actors.ledger.to_dict())]
+    )
+    _merge(session, actors.ledger)
+    actors.ledger.by_model.clear()
 
 
 def _merge(into: UsageLedger, ledger: UsageLedger) -> None:

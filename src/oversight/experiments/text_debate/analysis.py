@@ -18,9 +18,9 @@ import numpy as np
 from oversight.core.records import Transcript
 from oversight.experiments.text_debate.config import TextDebateConfig
 from oversight.experiments.text_debate.run import TOURNAMENT, Arm, arms
+from oversight.experiments.tournaments import cross_play, game_of
 from oversight.metrics.calibration import expected_calibration_error, reliability
 from oversight.metrics.estimate import Estimate, make_estimate, rate, resample_indices
-from oversight.metrics.ratings import bradley_terry, elo, rating_intervals
 from oversight.metrics.scoring import brier_score, log_loss, mean_ci
 
 SCORES = ("accuracy", "log_loss", "brier", "ece")
@@ -126,33 +126,22 @@ class Tournament:
 
 def tournament(cfg: TextDebateConfig, transcripts: Sequence[Transcript]) -> Tournament:
     names = [v.name for v in cfg.tournament.variants]
-    index = {n: i for i, n in enumerate(names)}
-    a, b, score = [], [], []
-    correct: dict[str, dict[str, list[bool]]] = {n: defaultdict(list) for n in names}
-    outcomes: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    for t in transcripts:
-        va, vb = t.meta["a"], t.meta["b"]
-        right = t.verdict.choice == t.gold.info["correct"]  # type: ignore[union-attr]
-        honest, liar = (va, vb) if t.gold.info["correct"] == 0 else (vb, va)  # type: ignore[union-attr]
-        outcomes[(honest, liar)].append(right)
-        if va == vb:
-            correct[va][t.meta["item"]].append(right)
-        else:
-            a.append(index[va])
-            b.append(index[vb])
-            score.append(float(t.verdict.choice == 0))  # type: ignore[union-attr]
-    n_boot = cfg.bootstrap
+    games = [game_of(t) for t in transcripts]
+    played = cross_play(names, games, cfg.bootstrap, cfg.seed)
+    correct: dict[str, dict[str, list[float]]] = {n: defaultdict(list) for n in names}
+    for g in games:
+        if g.a == g.b:
+            correct[g.a][g.item].append(g.judge_right)
     return Tournament(
         variants=names,
-        bt=rating_intervals(bradley_terry, a, b, score, len(names), n_boot, seed=cfg.seed),
-        elo=rating_intervals(elo, a, b, score, len(names), n_boot, seed=cfg.seed),
+        bt=played.bt,
+        elo=played.elo,
         self_play=[
-            mean_ci([np.mean(v) for v in correct[n].values()], n_boot, cfg.seed) for n in names
+            mean_ci([np.mean(v) for v in correct[n].values()], cfg.bootstrap, cfg.seed)
+            for n in names
         ],
-        honest_wins={
-            k: rate(np.array(v, bool), n_boot=n_boot, seed=cfg.seed) for k, v in outcomes.items()
-        },
-        games=len(a),
+        honest_wins=played.honest_wins,
+        games=played.games,
     )
 
 

@@ -10,6 +10,7 @@ from oversight.envs.text.records import render_answers
 from oversight.experiments.text_debate.analysis import SCORES, TextAnalysis
 from oversight.experiments.text_debate.config import TextDebateConfig
 from oversight.experiments.text_debate.run import Arm
+from oversight.experiments.tournaments import accuracy_vs_rating
 from oversight.metrics.estimate import Estimate
 from oversight.metrics.ratings import ELO_PER_LOGIT
 from oversight.report import plots
@@ -149,21 +150,7 @@ def tournament_section(cfg: TextDebateConfig, a: TextAnalysis) -> Section:
         [[h, *(_ci(t.honest_wins[(h, liar)], 2) for liar in t.variants)] for h in t.variants],
     )
     order = np.argsort([e.value for e in t.bt])
-    est = [t.self_play[i] for i in order]
-    png = plots.line_plot(
-        {
-            "self-play judge accuracy": plots.Series(
-                [t.bt[i].value * ELO_PER_LOGIT for i in order],
-                [e.value for e in est],
-                [e.ci_low for e in est],
-                [e.ci_high for e in est],
-            )
-        },
-        title="Judge accuracy vs debater rating",
-        xlabel="debater rating (Bradley-Terry, Elo scale)",
-        ylabel="judge accuracy in self-play",
-        ylim=(0, 1.02),
-    )
+    figure = accuracy_vs_rating(t.variants, t.bt, t.self_play, "judge accuracy in self-play")
     corr = a.metrics.get("tournament.rating_accuracy_correlation")
     text = (
         "Every ordered pair of variants (self-play included) debates each tournament story in "
@@ -172,9 +159,7 @@ def tournament_section(cfg: TextDebateConfig, a: TextAnalysis) -> Section:
     )
     if corr is not None:
         text += f" Pearson correlation of rating and self-play accuracy: {corr:.2f}."
-    return Section(
-        "Tournament", text, [ratings, matrix], [Figure("Judge accuracy vs debater rating", png)]
-    )
+    return Section("Tournament", text, [ratings, matrix], [figure])
 
 
 def example_text(t: Transcript) -> str:

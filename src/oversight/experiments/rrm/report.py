@@ -1,0 +1,376 @@
+"""Tables, plots and prose of the RRM report, all computed from an Analysis."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from oversight.experiments.rrm.analysis import LEVEL1_SCALARS, LEVEL2_SCALARS, Analysis
+from oversight.metrics.estimate import format_ci
+from oversight.report import plots
+from oversight.report.model import Figure, Report, Section, Table
+
+
+def _ci(a: Analysis, key: str) -> str:
+    return format_ci(a.metrics, key, 2)
+
+
+def summary_table(a: Analysis, terminal: bool = False) -> Table:
+    """The headline: per mode, after the last round, on held-out programs."""
+    last = a.config.rounds - 1
+    # In the terminal: means only, so that the table fits; the report has the CIs.
+    show = (lambda key: a.metrics.get(key)) if terminal else (lambda key: _ci(a, key))
+    rows = []
+    for m in a.config.modes if a.config.depth >= 2 else []:
+        base = f"level2.round{last}.{m.name}"
+        rows.append(
+            [
+                m.name,
+                show(f"{base}.judge_balanced_accuracy"),
+                show(f"{base}.rm_balanced_accuracy_heldout_programs"),
+                show(f"{base}.rm_balanced_accuracy_heldout_families"),
+                show(f"bon.{m.name}.final_gold"),
+                show(f"bon.{m.name}.final_hacking"),
+                show(f"rl.{m.name}.final_gold"),
+                show(f"rl.{m.name}.final_hacking"),
+            ]
+        )
+    n = a.config.bon_n[-1]
+    return Table(
+        "Level 2 after the last round, held-out programs (mean over seeds"
+        + (")" if terminal else ", 95% bootstrap CI)"),
+        [
+            "mode",
+            "judge bal. acc.",
+            "RM bal. acc.",
+            "RM, held-out families",
+            f"gold, BoN {n}",
+            f"hacking, BoN {n}",
+            "gold, RL",
+            "hacking, RL",
+        ],
+        rows,
+        note=""
+        if terminal
+        else "Hacking = share of what the reward model accepts (P >= 0.5) that gold rejects, "
+        "weighted by the optimised policy. Gold value: +1 per saved line if equivalent, "
+        f"-{a.config.penalty:g} if not.",
+    )
+
+
+def _curve_figure(a: Analysis, kind: str, key: str, ylabel: str) -> Figure:
+    series = {}
+    for mode, c in a.curves[kind].items():
+        xs = np.sqrt(np.maximum(c["kl"].mean(axis=0), 0.0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # undefined (NaN) points stay gaps
+            ys = np.nanmean(c[key], axis=0)
+            lo, hi = np.nanmin(c[key], axis=0), np.nanmax(c[key], axis=0)
+        series[mode] = plots.Series(list(xs), list(ys), list(lo), list(hi))
+    what = "best-of-n" if kind == "bon" else "RL (policy gradient with KL penalty)"
+    png = plots.line_plot(
+        series,
+        title=f"{ylabel} vs sqrt(KL), {what}",
+        xlabel="d = sqrt(KL(pi || pi_init)) [nats^0.5]",
+        ylabel=ylabel,
+    )
+    return Figure(
+        f"{ylabel}: {what}",
+        png,
+        caption="Mean over seeds; band = range over seeds. Held-out reference programs; KL "
+        + (
+            "of best-of-n computed exactly over every edit (discrete outputs)."
+            if kind == "bon"
+            else "computed exactly from the policy's logits."
+        ),
+    )
+
+
+def _bon_bound_figure(a: Analysis) -> Figure:
+    ns = [float(n) for n in a.config.bon_n]
+    series = {
+        mode: plots.Series(ns, list(c["kl"].mean(axis=0))) for mode, c in a.curves["bon"].items()
+    }
+    bound = {"log n - (n-1)/n (upper bound)": plots.Series(ns, [_bound(n) for n in ns])}
+    png = plots.line_plot(
+        series,
+        title="Exact best-of-n KL vs the analytic bound",
+        xlabel="n",
+        ylabel="KL (nats)",
+        logx=True,
+        bounds=bound,
+    )
+    return Figure(
+        "Best-of-n KL: exact vs bound",
+        png,
+        caption="For discrete outputs (ties among equally scored edits) the analytic value is "
+        "only an upper bound; the measured curves use the exact KL.",
+    )
+
+
+def _bound(n: float) -> float:
+    return math.log(n) - (n - 1) / n
+
+
+def _fits_table(a: Analysis) -> Table:
+    rows = []
+    for key, fit in a.fits.items():
+        kind, mode = key.split(".", 1)
+        if "error" in fit:
+            rows.append([mode, kind, "–", "–", "–", fit["n_points"], fit["error"]])
+            continue
+        resid = np.abs(np.array(fit["residuals"]))
+        rows.append(
+            [
+                mode,
+                "best-of-n: d(α − βd)" if kind == "bon" else "RL: d(α − β log d)",
+                fit["alpha"],
+                fit["beta"],
+                fit["r2"],
+                fit["n_points"],
+                f"max |residual| {resid.max():.3g}" if resid.size else "–",
+            ]
+        )
+    return Table(
+        "Overoptimization fits (Gao, Schulman, Hilton 2022), gold change from the initial policy",
+        ["mode", "form", "α", "β", "R²", "points", "residuals"],
+        rows,
+        note="Least squares on the seed-mean curve; RL points at d = 0 are excluded by the form.",
+    )
+
+
+def _accuracy_table(a: Analysis) -> Table:
+    rows = []
+    for t in range(a.config.rounds):
+        for m in a.config.modes:
+            base = f"level2.round{t}.{m.name}"
+            rows.append([t, m.name, *(_ci(a, f"{base}.{k}") for k in LEVEL2_SCALARS)])
+    return Table(
+        "Level 2 per round: judges and reward models against gold (held-out)",
+        ["round", "mode", *(k.replace("_", " ") for k in LEVEL2_SCALARS)],
+        rows,
+        note="Held-out programs: edits of held-out references and makers' artifacts of the "
+        "training families. Held-out families: backdoor families never trained on "
+        f"({', '.join(a.config.held_out_families)}) and honest artifacts. Exploit rate: share of "
+        "held-out references whose RM-favourite candidate gold rejects (exploits found on the "
+        "training references are judged and added to the next round's training data).",
+    )
+
+
+def _pgr_table(a: Analysis) -> Table:
+    rows = []
+    for key, per_seed in a.pgr.items():
+        kind, mode = key.split(".", 1)
+        rows.append(
+            [
+                mode,
+                kind,
+                _ci(a, f"pgr.{key}"),
+                f"{a.metrics.get(f'pgr.{key}.degenerate_seeds', 0)} / {len(per_seed)}",
+                float(np.mean([r["kl"] for r in per_seed])),
+                float(np.mean([r["gold_weak"] for r in per_seed])),
+                float(np.mean([r["gold_strong"] for r in per_seed])),
+                float(np.mean([r["gold_ceiling"] for r in per_seed])),
+            ]
+        )
+    return Table(
+        "Performance gap recovered at matched KL",
+        [
+            "assisted mode",
+            "optimiser",
+            "PGR",
+            "degenerate seeds",
+            "matched KL",
+            "gold weak",
+            "gold assisted",
+            "gold ceiling",
+        ],
+        rows,
+        note="PGR = (gold of the policy optimised against the assisted RM − against the "
+        "unassisted RM) / (against the gold-trained RM − against the unassisted RM), at the "
+        "largest KL all three reach. Seeds whose ceiling does not beat the weak mode by "
+        "0.1 are degenerate: counted here, left out of the mean.",
+    )
+
+
+def _sweep_table(a: Analysis) -> Table:
+    rows = []
+    for row in a.sweep:
+        l0 = row["level0"]
+        rows.append(
+            [
+                l0["tracer_epsilon"],
+                "yes" if l0["lying"] else "no",
+                l0["checker_budget"],
+                *(
+                    format_ci(
+                        {"v": est.value, "v.ci_low": est.ci_low, "v.ci_high": est.ci_high}, "v", 2
+                    )
+                    for est in (
+                        row["level1_accuracy"],
+                        row["level1_false_confirm_rate"],
+                        row["level1_missed_true_rate"],
+                        row["level2_balanced_accuracy"],
+                        row["level2_catch_rate"],
+                        row["level2_false_alarm_rate"],
+                    )
+                ),
+            ]
+        )
+    return Table(
+        "How level-0 errors propagate (final critic, held-out artifacts)",
+        [
+            "tracer ε",
+            "lying tracer",
+            "checker budget",
+            "L1 accuracy",
+            "L1 false confirms",
+            "L1 missed",
+            "L2 bal. acc.",
+            "L2 catch",
+            "L2 false alarms",
+        ],
+        rows,
+        note="Level 1: the trace-assisted verification of the critic's claims vs whether the "
+        "claimed input really separates R and P. Level 2: the assisted judge's accept/reject vs "
+        "gold. A caught lie in the artifact's trace rejects (rule artifact_trace_caught).",
+    )
+
+
+def _level1_table(a: Analysis) -> Table:
+    keys = LEVEL1_SCALARS
+    rows = [[t, *(_ci(a, f"level1.round{t}.{k}") for k in keys)] for t in range(a.config.rounds)]
+    return Table(
+        "Level 1 per round: the critic's claims, verified with level-0 help",
+        ["round", *(k.replace("_", " ") for k in keys)],
+        rows,
+        note="Critic reward = RM1's probability that the judge confirms the claim, at the start "
+        "and end of the round's policy-gradient training.",
+    )
+
+
+def _records_table(a: Analysis) -> Table:
+    seed0 = a.seeds[0]["records"]
+    rows = [
+        [
+            r["round"],
+            r["level"],
+            r["mode"],
+            "; ".join(r["trained"]),
+            r["verdicts"],
+            "; ".join(r["assistants"]) or "none",
+        ]
+        for r in seed0
+    ]
+    return Table(
+        f"What was trained, per level and round (seed {a.seeds[0]['seed']})",
+        ["round", "level", "mode", "trained", "verdicts (cumulative)", "assistants"],
+        rows,
+    )
+
+
+def findings(a: Analysis) -> str:
+    """Plain statements of what the numbers say, including where RRM's prediction fails."""
+    if a.config.depth < 2:
+        return "Depth 1: only the critic (level 1) is trained; see the level-1 tables."
+    m = a.metrics
+    lines = []
+    by = {mode.supervision: mode.name for mode in reversed(a.config.modes)}
+    weak, strong, ceil = by.get("unassisted"), by.get("assisted"), by.get("gold")
+    for kind, what in (("bon", "best-of-n"), ("rl", "RL")):
+        if not (weak and strong):
+            break
+        hw, hs = m.get(f"{kind}.{weak}.final_hacking"), m.get(f"{kind}.{strong}.final_hacking")
+        gw, gs = m.get(f"{kind}.{weak}.final_gold"), m.get(f"{kind}.{strong}.final_gold")
+        verdict = (
+            "as RRM predicts"
+            if hs is not None and hw is not None and hs < hw and gs > gw
+            else "NOT as RRM predicts"
+        )
+        lines.append(
+            f"{what}: at the largest KL, the hacking rate is {hw:.2f} against the unassisted RM "
+            f"and {hs:.2f} against the assisted one; gold value {gw:.2f} vs {gs:.2f} "
+            f"({verdict})."
+        )
+        if ceil:
+            ceiling_gold = m.get(f"{kind}.{ceil}.final_gold")
+            lines.append(f"{what}: the gold-trained ceiling reaches gold {ceiling_gold:.2f}.")
+    for mode in a.config.modes:
+        if mode.supervision == "assisted" and mode.name != strong:
+            lines.append(
+                f"With noisier level 0 ({mode.name}: {mode.level0}), RL ends at hacking "
+                f"{m.get(f'rl.{mode.name}.final_hacking'):.2f} and gold "
+                f"{m.get(f'rl.{mode.name}.final_gold'):.2f}."
+            )
+    last = a.config.rounds - 1
+    if strong:
+        fam = m.get(f"level2.round{last}.{strong}.rm_balanced_accuracy_heldout_families")
+        prog = m.get(f"level2.round{last}.{strong}.rm_balanced_accuracy_heldout_programs")
+        lines.append(
+            f"The assisted RM's balanced accuracy is {prog:.2f} on held-out programs and "
+            f"{fam:.2f} on held-out flaw families ({', '.join(a.config.held_out_families)})."
+        )
+    return "\n\n".join(lines)
+
+
+def build_report(a: Analysis, config_yaml: str) -> Report:
+    cfg = a.config
+    sections = [
+        Section(
+            "Setup",
+            f"Programs of {cfg.generator.length} lines ({cfg.generator.bits}-bit inputs); the "
+            f"judge's budget is {cfg.judge_budget} line evaluations at every level, so alone it "
+            "cannot run one test. Level 0: traces checked one contested step at a time. "
+            "Level 1: a learned critic (pointer policy + solver) trained by policy gradient "
+            "against a reward model of its claims' level-0-assisted verifications. Level 2: a "
+            "learned program improver trained by policy gradient against a reward model of each "
+            f"mode's verdicts. {cfg.rounds} alternating rounds, depth {cfg.depth}, seeds "
+            f"{cfg.seeds}; {cfg.train_refs} training and {cfg.test_refs} held-out references. "
+            "Reward models never see gold, except the ceiling mode's.",
+            tables=[_records_table(a)],
+        ),
+        Section("Level 1", tables=[_level1_table(a), _sweep_table(a)]),
+    ]
+    if cfg.depth >= 2:
+        sections.insert(1, Section("Findings", findings(a), tables=[summary_table(a)]))
+        sections.append(
+            Section(
+                "Overoptimization: proxy and gold as optimisation proceeds",
+                figures=[
+                    _curve_figure(a, "bon", "gold", "gold value"),
+                    _curve_figure(a, "bon", "hacking", "reward-hacking rate"),
+                    _curve_figure(a, "bon", "proxy", "proxy (RM) score"),
+                    _curve_figure(a, "rl", "gold", "gold value"),
+                    _curve_figure(a, "rl", "hacking", "reward-hacking rate"),
+                    _curve_figure(a, "rl", "proxy", "proxy (RM) score"),
+                    _bon_bound_figure(a),
+                ],
+                tables=[_fits_table(a), _pgr_table(a)],
+            )
+        )
+        sections.append(Section("Accuracy per round", tables=[_accuracy_table(a)]))
+    return Report(
+        "Recursive reward modeling on the program environment",
+        subtitle="Does the reward model hold up when a policy optimises against it?",
+        sections=sections,
+        config_yaml=config_yaml,
+        metrics=a.metrics,
+    )
+
+
+def as_json(a: Analysis) -> dict[str, Any]:
+    """Curves and fits for metrics.json (beside the flat scalar metrics)."""
+    out: dict[str, Any] = {}
+    for kind, modes in a.curves.items():
+        for mode, c in modes.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # NaN where no seed defines it
+                out[f"curve.{kind}.{mode}"] = {
+                    k: np.nanmean(v, axis=0).tolist() for k, v in c.items()
+                }
+    out["fits"] = a.fits
+    out["pgr_per_seed"] = a.pgr
+    return out

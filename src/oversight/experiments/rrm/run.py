@@ -1,0 +1,87 @@
+"""Run the RRM experiment: build the shared references once, then every seed's rounds.
+
+Seeds run in parallel worker processes (forked after the references are built, so they share
+them). Each seed's stages are checkpointed by :class:`~oversight.learning.rrm.SeedRun` as they
+finish, so a killed run resumes from its last stage; the seeds' held-out transcripts are
+appended to the run's ``transcripts.jsonl`` once, when the seed finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from oversight.experiments.rrm.config import RRMExperimentConfig
+from oversight.experiments.store import RunStore, progress_bar
+
+_STATE: dict[str, Any] = {}  # what forked workers inherit: the world and the progress queue
+
+
+def _seed_worker(seed: int) -> tuple[dict[str, Any], list[Any]]:
+    from oversight.learning.rrm import SeedRun
+
+    cfg, world, store_path, events = (_STATE[k] for k in ("cfg", "world", "store", "events"))
+    run = SeedRun(
+        world,
+        cfg,
+        seed,
+        RunStore(store_path).checkpoint(f"seed{seed}"),
+        tick=lambda stage: events.put(stage),
+    )
+    return run.run(), run.transcripts
+
+
+def run(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True) -> list[dict[str, Any]]:
+    """Every seed's results (resumed from checkpoints where they exist), in seed order."""
+    from oversight.learning.rrm import World, stages
+
+    with progress_bar(progress) as bar:
+        refs = bar.add_task("references (gold, features)", total=cfg.train_refs + cfg.test_refs)
+        world = World(cfg, cfg.workers, lambda: bar.advance(refs))
+        task = bar.add_task("RRM stages (all seeds)", total=stages(cfg) * len(cfg.seeds))
+        done = {t.meta.get("seed") for t in store.transcripts()}
+        context = mp.get_context("fork")
+        events = context.Queue() if cfg.workers > 1 else queue.SimpleQueue()
+        _STATE.update(cfg=cfg, world=world, store=store.path, events=events)
+        results: dict[int, dict[str, Any]] = {}
+
+        def drain() -> None:
+            while True:
+                try:
+                    events.get_nowait()
+                except queue.Empty:
+                    return
+                bar.advance(task)
+
+        def finish(seed: int, result: dict[str, Any], transcripts: list[Any]) -> None:
+            if seed not in done:
+                for t in transcripts:
+                    t.meta["seed"] = seed
+                store.append(transcripts)
+            path = store.checkpoint(f"seed{seed}") / "result.json"
+            path.write_text(json.dumps(result, default=float))
+            results[seed] = result
+
+        if cfg.workers == 1:
+            for seed in cfg.seeds:
+                finish(seed, *_seed_worker(seed))
+                drain()
+        else:
+            with ProcessPoolExecutor(min(cfg.workers, len(cfg.seeds)), mp_context=context) as pool:
+                futures = {pool.submit(_seed_worker, s): s for s in cfg.seeds}
+                pending = set(futures)
+                while pending:
+                    for f in [f for f in pending if f.done()]:
+                        pending.discard(f)
+                        finish(futures[f], *f.result())
+                    try:
+                        events.get(timeout=0.5)
+                        bar.advance(task)
+                    except queue.Empty:
+                        pass
+                drain()
+        _STATE.clear()
+    return [results[s] for s in cfg.seeds]
