@@ -3,13 +3,16 @@
 Usage::
 
     python benchmarks/bench_reward_model.py [--quick] [--problems N] [--epochs E] [--seed S]
+        [--length L]
 
-Generates programs (``GeneratorKnobs(bits=12, length=32)``) and, per problem, one honest, one
+Generates programs (``GeneratorKnobs(bits=12, length=L)``, L = 32 by default; the RRM
+experiment uses 160) and, per problem, one honest, one
 lazy and four backdoored artifacts (about 200 artifacts for the default 34 problems), then
 measures, on one thread,
 
 (a) feature extraction: contexts per second for :func:`line_features` (done once per context);
-(b) pointwise training: labelled verdicts processed per second (``artifacts * epochs / s``);
+(b) pointwise training: labelled verdicts processed per second (``artifacts * epochs / s``),
+    with the attention mixer and with the O(L) convolution mixer (the ratio is printed);
 (c) pairwise training: preference verdicts (one per (honest, flawed) pair) per second;
 (d) scoring: contexts per second for a trained model, features already cached;
 
@@ -38,7 +41,6 @@ from oversight.envs.programs.makers import (
 )
 from oversight.learning import reward_models as rm
 
-KNOBS = GeneratorKnobs(bits=12, length=32)
 RARITY = 6
 
 
@@ -72,12 +74,14 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=None, help="problems (6 artifacts each)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--length", type=int, default=32, help="lines per reference program")
     args = parser.parse_args()
+    knobs = GeneratorKnobs(bits=12, length=args.length)
 
     one_thread.pin_one_core()
     n_problems = args.problems or (10 if args.quick else 34)
     epochs = args.epochs or (5 if args.quick else 20)
-    env = ProgramEnv(KNOBS)
+    env = ProgramEnv(knobs)
 
     t0 = time.perf_counter()
     items = artifacts(env, range(args.seed, args.seed + n_problems))
@@ -87,8 +91,8 @@ def main() -> None:
     labels = np.array([tag == "honest" for _, _, tag in items], dtype=float)
     pairs = pairs_of(items)
     print(
-        f"{len(items)} artifacts from {n_problems} problems ({KNOBS.bits} bits, "
-        f"~{KNOBS.length} lines) in {generated:.1f} s; {len(pairs)} pairs; {epochs} epochs"
+        f"{len(items)} artifacts from {n_problems} problems ({knobs.bits} bits, "
+        f"~{knobs.length} lines) in {generated:.1f} s; {len(pairs)} pairs; {epochs} epochs"
     )
 
     # (a) features, uncached, then fill the cache the trainers use
@@ -104,14 +108,19 @@ def main() -> None:
         f"({mean_lines:.0f} lines per context on average)"
     )
 
-    rm.train_pointwise(contexts[:8], labels[:8], seed=0, epochs=1)  # warm-up
-
-    # (b) pointwise
-    t0 = time.perf_counter()
-    model = rm.train_pointwise(contexts, labels, seed=args.seed, epochs=epochs, balance=True)
-    pointwise_s = time.perf_counter() - t0
-    rate = len(contexts) * epochs / pointwise_s
-    print(f"(b) pointwise: {rate:8.0f} verdicts/s ({pointwise_s:.2f} s)")
+    # (b) pointwise, attention (the default) against the convolution mixer
+    rates, models = {}, {}
+    for mixer in ("attention", "conv"):
+        rm.train_pointwise(contexts[:8], labels[:8], seed=0, epochs=1, mixer=mixer)  # warm-up
+        t0 = time.perf_counter()
+        models[mixer] = rm.train_pointwise(
+            contexts, labels, seed=args.seed, epochs=epochs, balance=True, mixer=mixer
+        )
+        pointwise_s = time.perf_counter() - t0
+        rates[mixer] = len(contexts) * epochs / pointwise_s
+        print(f"(b) pointwise, {mixer:9}: {rates[mixer]:8.0f} verdicts/s ({pointwise_s:.2f} s)")
+    print(f"    conv / attention throughput: {rates['conv'] / rates['attention']:.2f}x")
+    model = models["attention"]
 
     # (c) pairwise: each pair is one preference verdict, two forward passes
     t0 = time.perf_counter()
