@@ -21,6 +21,7 @@ from oversight.envs.programs.makers import (  # noqa: E402
     make,
 )
 from oversight.learning import reward_models as rm  # noqa: E402
+from oversight.metrics.calibration import expected_calibration_error, reliability  # noqa: E402
 
 KNOBS = GeneratorKnobs(bits=12, length=32)
 RARITY = 6  # a backdoor fires on about 2**-6 of inputs
@@ -180,7 +181,7 @@ def test_pointwise_rm_beats_chance_on_heldout_problems(
     assert rm.rm_accuracy(probs, gold).value >= 0.85
     # The same measure against the judge's labels, on the training set.
     assert rm.rm_accuracy(model.predict_proba(contexts), labels, balanced=True).value >= 0.8
-    assert 0.0 <= rm.expected_calibration_error(probs, gold) < 0.5
+    assert 0.0 <= expected_calibration_error(probs, gold) < 0.5
     # The threshold is one an untrained model fails.
     untrained = rm.train_pointwise(contexts, labels, seed=0, epochs=0)
     assert rm.rm_accuracy(untrained.predict_proba(test), gold, balanced=True).value < 0.8
@@ -301,15 +302,17 @@ def test_accuracies_on_hand_cases() -> None:
 
 def test_ece_and_reliability_on_a_hand_case() -> None:
     probs, labels = [0.1, 0.3, 0.35, 0.9, 1.0], [0, 1, 1, 1, 1]
-    table = rm.reliability_table(probs, labels)
-    assert [b.n for b in table] == [0, 1, 0, 2, 0, 0, 0, 0, 0, 2]
-    assert table[3].mean_probability == pytest.approx(0.325) and table[3].frequency == 1.0
-    assert table[9].mean_probability == pytest.approx(0.95)  # 1.0 falls in the last bin
-    assert math.isnan(table[0].mean_probability)
+    table = reliability(probs, labels)
+    assert table.count.tolist() == [0, 1, 0, 2, 0, 0, 0, 0, 0, 2]
+    assert table.confidence[3] == pytest.approx(0.325) and table.accuracy[3] == 1.0
+    assert table.confidence[9] == pytest.approx(0.95)  # 1.0 falls in the last bin
+    assert math.isnan(table.confidence[0])
     # (1 * 0.1 + 2 * 0.675 + 2 * 0.05) / 5
-    assert rm.expected_calibration_error(probs, labels) == pytest.approx(0.31)
-    assert rm.expected_calibration_error([0.0, 1.0], [0, 1]) == 0.0
-    assert math.isnan(rm.expected_calibration_error([], []))
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.31)
+    assert expected_calibration_error([0.0, 1.0], [0, 1]) == 0.0
+    assert math.isnan(expected_calibration_error([], []))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        expected_calibration_error([float("nan")], [1])
 
 
 def test_verdict_labels() -> None:

@@ -31,7 +31,6 @@ import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
@@ -769,59 +768,6 @@ def pairwise_accuracy(
     if c.shape != r.shape or c.ndim != 1:
         raise ValueError(f"reward arrays must be 1-D of one length: {c.shape}, {r.shape}")
     return rate((c > r) + 0.5 * (c == r), n_boot=n_boot, seed=seed)
-
-
-@dataclass(frozen=True)
-class ReliabilityBin:
-    """One bin of a reliability table: predicted probabilities in ``[low, high)`` (the last
-    bin includes 1), how many, their mean, and the observed share of positives."""
-
-    low: float
-    high: float
-    n: int
-    mean_probability: float
-    frequency: float
-
-    @property
-    def gap(self) -> float:
-        """``|mean_probability - frequency|`` (NaN for an empty bin)."""
-        return abs(self.mean_probability - self.frequency)
-
-
-def _probabilities(probs: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(probs, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    if p.shape != y.shape or p.ndim != 1:
-        raise ValueError(f"probs and labels must be 1-D of one length: {p.shape}, {y.shape}")
-    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-        raise ValueError("probs must lie in [0, 1]")
-    return p, y
-
-
-def reliability_table(probs: ArrayLike, labels: ArrayLike, bins: int = 10) -> list[ReliabilityBin]:
-    """Equal-width bins of predicted P(acceptable) against the observed share acceptable."""
-    if bins < 1:
-        raise ValueError(f"bins must be at least 1, got {bins}")
-    p, y = _probabilities(probs, labels)
-    which = np.clip(np.floor(p * bins).astype(int), 0, bins - 1)
-    table = []
-    for b in range(bins):
-        inside = which == b
-        n = int(inside.sum())
-        mean_p = float(p[inside].mean()) if n else math.nan
-        freq = float(y[inside].mean()) if n else math.nan
-        table.append(ReliabilityBin(b / bins, (b + 1) / bins, n, mean_p, freq))
-    return table
-
-
-def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, bins: int = 10) -> float:
-    """ECE of predicted P(acceptable): ``sum_b n_b / n * |mean_p_b - frequency_b|`` over
-    ``bins`` equal-width bins (NaN when there are no items)."""
-    table = reliability_table(probs, labels, bins)
-    total = sum(b.n for b in table)
-    if total == 0:
-        return math.nan
-    return float(sum(b.n / total * b.gap for b in table if b.n))
 
 
 # --- persistence -------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ from oversight.learning.rrm_config import (
     RRMConfig,
     Supervision,
 )
+from oversight.metrics.calibration import expected_calibration_error
 from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
 
 # --- the world: references, their single-edit artifacts, makers' artifacts -------------------
@@ -911,11 +912,15 @@ class SeedRun:
             for tr, it in zip(transcripts, items, strict=True):
                 value, label = self.world.gold(it)
                 tr.gold = Gold(label=label, value=value, kind=self.world.family(it))
-            rm_accept = rm2.score([self.world.context(it) for it in items]) >= 0.5
+            probs = rm2.score([self.world.context(it) for it in items])
+            rm_accept = probs >= 0.5
             out[key] = {
                 "judge_vs_gold": _accuracy_block(judge, gold),
                 "rm_vs_gold": _accuracy_block(rm_accept, gold),
                 "rm_vs_judge_agreement": float((rm_accept == judge).mean()),
+                # calibration of P(accept): against gold, and against the judge it learned from
+                "rm_ece_vs_gold": expected_calibration_error(probs, gold),
+                "rm_ece_vs_judge": expected_calibration_error(probs, judge),
             }
             if key == "heldout_programs" and t == cfg.rounds - 1:
                 self.pending = transcripts[: cfg.transcripts_per_mode]

@@ -1,8 +1,9 @@
-"""Calibration of a judge's confidence: reliability bins and expected calibration error (ECE).
+"""Calibration: reliability bins and expected calibration error (ECE).
 
-Top-label calibration: ``confidence`` is the probability the judge gave the answer it chose,
-``correct`` whether that answer was right. A calibrated judge is right on 70% of the items it
-gives 0.7. Bins split [0, 1] into equal widths; the last bin includes 1.
+One computation for every predicted probability of a binary event: a judge's confidence in the
+answer it chose against whether it was right (top-label calibration), or a reward model's
+P(acceptable) against gold or against the judge's verdicts. A calibrated predictor is right on
+70% of the items it gives 0.7. Bins split [0, 1] into equal widths; the last bin includes 1.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ def _inputs(confidence: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.n
     y = np.asarray(correct, dtype=float)
     if c.shape != y.shape or c.ndim != 1:
         raise ValueError(f"confidence and correct must be 1-D of one length: {c.shape}, {y.shape}")
-    if np.any((c < 0) | (c > 1)):
+    if np.isnan(c).any() or np.any((c < 0) | (c > 1)):
         raise ValueError("confidence must lie in [0, 1]")
     return c, y
 
 
 def reliability(confidence: ArrayLike, correct: ArrayLike, bins: int = 10) -> Reliability:
     """The reliability diagram's points over ``bins`` equal-width bins."""
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
     c, y = _inputs(confidence, correct)
     which = np.minimum((c * bins).astype(int), bins - 1)
     count = np.bincount(which, minlength=bins).astype(float)

@@ -62,6 +62,8 @@ LEVEL2_SCALARS = {
     "rm_balanced_accuracy_heldout_families": "heldout_families/rm_vs_gold/balanced_accuracy",
     "judge_balanced_accuracy_heldout_families": "heldout_families/judge_vs_gold/balanced_accuracy",
     "rm_agreement_with_judge": "heldout_programs/rm_vs_judge_agreement",
+    "rm_ece_vs_gold": "heldout_programs/rm_ece_vs_gold",
+    "rm_ece_vs_judge": "heldout_programs/rm_ece_vs_judge",
     "heldout_top1_exploit_rate": "heldout_top1_exploit_rate",
 }
 LEVEL1_SCALARS = (
