@@ -53,8 +53,8 @@ from oversight.core.budget import Meter
 from oversight.core.errors import OversightError
 from oversight.core.records import Artifact, Gold, Problem, Transcript, Verdict
 from oversight.core.seeding import derive_seed, rng
-from oversight.envs.programs.dsl import parse
-from oversight.envs.programs.env import ENV_NAME, ProgramContext
+from oversight.envs.programs.dsl import Program, parse
+from oversight.envs.programs.env import ProgramContext, ProgramEnv
 from oversight.envs.programs.generator import GeneratorKnobs, Reference, generate_reference
 from oversight.envs.programs.interpreter import run_steps
 from oversight.envs.programs.makers import TRIGGER_FAMILIES, make
@@ -105,7 +105,7 @@ class RefTable:
     gold_label: np.ndarray
 
     @cached_property
-    def program(self):
+    def program(self) -> Program:
         return self.reference.program
 
     @cached_property
@@ -156,16 +156,10 @@ class World:
         data = _map(
             lambda s: _table_data(config.generator, s, config.penalty), seeds, workers, progress
         )
+        env = ProgramEnv(config.generator, config.penalty)
         self.tables: list[RefTable] = []
         for index, d in enumerate(data):
-            ref = generate_reference(config.generator, d["seed"])
-            problem = Problem(
-                id=f"{ENV_NAME}-{d['seed']}",
-                env=ENV_NAME,
-                seed=d["seed"],
-                data={"bits": config.generator.bits, "reference": str(ref.program)},
-                knobs=config.generator.model_dump(),
-            )
+            problem, ref = env.reference(d["seed"])
             table = RefTable(index, ref, problem, d["actions"], d["values"], d["labels"])
             for ctx, feats in zip(table.contexts, d["features"], strict=True):
                 rms.prime_features(ctx, feats)
@@ -184,7 +178,7 @@ class World:
         if item.source == "edit":
             t = self.tables[item.ref]
             return t.contexts[t.position[item.key]]
-        return self._maker(item)[0]
+        return self._other(item)[0]
 
     def gold(self, item: Item) -> tuple[float, bool]:
         """Gold value and label: the experimenter's, for measurement and the gold mode only."""
@@ -192,7 +186,7 @@ class World:
             t = self.tables[item.ref]
             i = t.position[item.key]
             return float(t.gold_value[i]), bool(t.gold_label[i])
-        _, value, label = self._maker(item)
+        _, value, label = self._other(item)
         return value, label
 
     def family(self, item: Item) -> str:
@@ -201,7 +195,8 @@ class World:
         n = len(self.tables[item.ref].program)
         return "edit-delete" if item.key < n else "edit-substitute"
 
-    def _maker(self, item: Item) -> tuple[ProgramContext, float, bool]:
+    def _other(self, item: Item) -> tuple[ProgramContext, float, bool]:
+        """Context and gold of a maker's or a found artifact, built once."""
         if item not in self._made:
             t = self.tables[item.ref]
             if item.source == "found":
