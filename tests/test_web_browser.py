@@ -11,16 +11,8 @@ from playwright.sync_api import Page, sync_playwright
 from oversight.core.records import Transcript
 from oversight.experiments.store import RunStore
 from oversight.web.app import create_app
-from web_support import SECRET, live_server, program_transcripts
+from web_support import SECRET, launch_chromium, live_server, program_transcripts
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
@@ -70,7 +62,7 @@ def test_browser_study_end_to_end(tmp_path: Path):
     shots.mkdir()
     app = create_app(tmp_path / "db.sqlite", SECRET, runs)
     with live_server(app) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         admin = browser.new_context().new_page()
         admin.goto(f"{base}/admin")
         assert admin.url.endswith("/admin/login")

@@ -3,33 +3,14 @@ transcript page, served by uvicorn; screenshots of each land in pytest's tmp_pat
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
 from viewer_runs import SCRIPT, make_run, viewer_app
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from web_support import launch_chromium, live_server
 
 
 @pytest.fixture
@@ -37,23 +18,13 @@ def server(tmp_path: Path) -> Iterator[str]:
     """The viewer app on a free local port, in a background thread; yields its base URL."""
     root = tmp_path / "runs"
     make_run(root)
-    port = free_port()
-    config = uvicorn.Config(viewer_app(root), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(viewer_app(root)) as base:
+        yield base
 
 
 def test_browse_a_run_in_chromium(server: str, tmp_path: Path) -> None:
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         page = browser.new_page()
         dialogs: list[str] = []
         blocked: list[str] = []  # anything the pages' Content-Security-Policy refused

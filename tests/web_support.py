@@ -20,6 +20,15 @@ from oversight.envs.programs.generator import GeneratorKnobs
 from oversight.envs.programs.makers import make_backdoor, make_honest
 
 SECRET = "test-admin-secret"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download fails here
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PLANTED = '<script>alert("pwned")</script><b>bold</b>'
 KNOBS = GeneratorKnobs(
     bits=10,
@@ -97,6 +106,12 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def launch_chromium(playwright):  # type: ignore[no-untyped-def]
+    """Headless Debian chromium, with the flags that keep it off this machine's closed
+    network."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 def csrf_of(html: str) -> str:
