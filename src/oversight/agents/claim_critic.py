@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -95,9 +96,12 @@ class PointerPolicy(nn.Module):
         return np.array(lines, dtype=np.int64), picked.double().numpy()
 
 
-def choices(ctx: ProgramContext) -> list[int]:
-    """The candidate lines the critic may point at: the solver's targets, else every line."""
-    return candidate_targets(ctx) or list(range(len(ctx.artifact) + len(ctx.reference)))
+@lru_cache(maxsize=32768)
+def choices(ctx: ProgramContext) -> tuple[int, ...]:
+    """The candidate lines the critic may point at: the solver's targets, else every line.
+
+    Cached: a policy-gradient step asks for them for its logits, its mask and its reward."""
+    return tuple(candidate_targets(ctx)) or tuple(range(len(ctx.artifact) + len(ctx.reference)))
 
 
 def claim_input(ctx: ProgramContext, line: int, seed: int, key: str) -> int:

@@ -859,13 +859,14 @@ class SeedRun:
                     "improver (policy gradient vs RM2)",
                 ],
                 "verdicts": len(contexts),
-                "assistants": (
-                    [f"critic of round {t} (level 1)", "level-0 tracers and trace checker"]
-                    if mode.supervision == "assisted"
-                    else []
-                )
-                if mode.supervision != "gold"
-                else ["gold oracle (ceiling)"],
+                "assistants": {
+                    "unassisted": [],
+                    "assisted": [
+                        f"critic of round {t} (level 1)",
+                        "level-0 tracers and trace checker",
+                    ],
+                    "gold": ["gold oracle (ceiling)"],
+                }[mode.supervision],
                 "level0": cfg.level0_for(mode).model_dump()
                 if mode.supervision == "assisted"
                 else None,
