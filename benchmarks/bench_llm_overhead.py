@@ -26,7 +26,7 @@ import tempfile
 import time
 
 from oversight.agents.llm import LLMSpeaker
-from oversight.envs.text.stories import StoryKnobs, generate_stories
+from oversight.envs.text.stories import StoryConfig, generate_stories
 from oversight.experiments.text_debate.run import displays
 from oversight.judges.llm import LLMJudge
 from oversight.models import (
@@ -52,7 +52,7 @@ def reply(prompt: str) -> str:
 
 
 def episodes(n_items: int) -> list[Episode]:
-    items = generate_stories(StoryKnobs(answers=2), n_items)
+    items = generate_stories(StoryConfig(answers=2), n_items)
     parts = [p for it in items for _, p in displays("debate-sequential", it)]
     return [Episode(f"e{i}", p.problem, p.artifact, p.context) for i, p in enumerate(parts)]
 

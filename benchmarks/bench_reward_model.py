@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_reward_model.py [--quick] [--problems N] [--epochs E] [--seed S]
         [--length L]
 
-Generates programs (``GeneratorKnobs(bits=12, length=L)``, L = 32 by default; the RRM
+Generates programs (``GeneratorConfig(bits=12, length=L)``, L = 32 by default; the RRM
 experiment uses 160) and, per problem, one honest, one
 lazy and four backdoored artifacts (about 200 artifacts for the default 34 problems), then
 measures, on one thread,
@@ -31,10 +31,10 @@ import time
 
 import numpy as np
 
-from oversight.agents.learned_critic import line_features
 from oversight.core.errors import OversightError
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.features import line_features
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import (
     TRIGGER_FAMILIES,
     make,
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--length", type=int, default=32, help="lines per reference program")
     args = parser.parse_args()
-    knobs = GeneratorKnobs(bits=12, length=args.length)
+    knobs = GeneratorConfig(bits=12, length=args.length)
 
     one_thread.pin_one_core()
     n_problems = args.problems or (10 if args.quick else 34)

@@ -40,11 +40,11 @@ from fastapi.testclient import TestClient
 
 from oversight.agents.critics import CriticConfig, SearchCritic
 from oversight.core.records import Transcript
+from oversight.core.runs import RunStore
 from oversight.core.seeding import rng
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest, make_lazy
-from oversight.experiments.store import RunStore
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
 from oversight.web import viewer
@@ -57,7 +57,7 @@ RUN = "bench-viewer"
 
 def real_episodes(problems: int, seed: int) -> list[Transcript]:
     """Real program episodes, five arms, gold attached (see the module docstring)."""
-    env = ProgramEnv(GeneratorKnobs(bits=16, length=48))
+    env = ProgramEnv(GeneratorConfig(bits=16, length=48))
     items = []
     for p in range(problems):
         problem, ref = env.reference(seed * 10_000 + p)

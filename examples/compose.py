@@ -11,7 +11,7 @@ from __future__ import annotations
 from oversight.agents.critics import CriticConfig, SearchCritic
 from oversight.core.seeding import rng
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.metrics.verdicts import catch_rate, false_alarm_rate
@@ -19,7 +19,7 @@ from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
 
 
 def main() -> None:
-    env = ProgramEnv(GeneratorKnobs(bits=16, length=48))
+    env = ProgramEnv(GeneratorConfig(bits=16, length=48))
     items = []
     for seed in range(10):
         problem, ref = env.reference(seed)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -22,12 +22,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
-def knobs() -> GeneratorKnobs:
-    return GeneratorKnobs(bits=12, length=40, rarity_bits=(5, 8))
+def knobs() -> GeneratorConfig:
+    return GeneratorConfig(bits=12, length=40, rarity_bits=(5, 8))
 
 
 @pytest.fixture
-def env(knobs: GeneratorKnobs) -> ProgramEnv:
+def env(knobs: GeneratorConfig) -> ProgramEnv:
     return ProgramEnv(knobs)
 
 

@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 from oversight.core.errors import OversightError
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.generator import (
-    GeneratorKnobs,
+    GeneratorConfig,
     Reference,
     generate_reference,
 )
@@ -23,7 +23,7 @@ from oversight.envs.programs.oracle import gold_oracle
 from oversight.learning import adversarial as adv
 from oversight.learning import reward_models as rm
 
-KNOBS = GeneratorKnobs(bits=12, length=32, rarity_bits=(5, 8))
+KNOBS = GeneratorConfig(bits=12, length=32, rarity_bits=(5, 8))
 EPOCHS = 15
 EPOCHS_BEFORE = 4
 BUDGET = 32  # candidates scored per reference

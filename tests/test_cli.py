@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from oversight.cli import app
 from oversight.core.jsonl import read_jsonl
 from oversight.core.records import Transcript
-from oversight.experiments.store import RunStore
+from oversight.core.runs import RunStore
 
 TINY = [
     "--set",

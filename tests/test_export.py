@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from oversight.cli import app
 from oversight.core.errors import OversightError
 from oversight.core.records import Artifact, Gold, Problem, Transcript, Verdict
-from oversight.experiments.store import RunStore
+from oversight.core.runs import RunStore
 from oversight.learning.export import (
     PreferenceRow,
     UnpairedRow,

@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 
 from oversight.agents.llm import LLMSpeaker
 from oversight.cli import app
-from oversight.envs.text.stories import StoryKnobs, generate_stories
+from oversight.core.runs import RunStore
+from oversight.envs.text.stories import StoryConfig, generate_stories
 from oversight.experiments import llm_debate
 from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig
 from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE
-from oversight.experiments.store import RunStore
 from oversight.experiments.text_debate.run import displays
 from oversight.judges.llm import LLMJudge
 from oversight.learning.export import PreferenceRow, read_rows
@@ -48,7 +48,7 @@ def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer GPT-2 with 32-dimensional states and a byte-level BPE tokenizer trained on
     a few generated stories."""
     path = tmp_path_factory.mktemp("tiny-gpt2")
-    corpus = [it.source + " " + it.question for it in generate_stories(StoryKnobs(), 20)]
+    corpus = [it.source + " " + it.question for it in generate_stories(StoryConfig(), 20)]
     corpus += ["Which answer is correct? Reply with the letter only (A, B). A B"]
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -84,7 +84,7 @@ def test_protocol_runs_on_a_local_hf_model(tiny_model):
     model = InspectModel("hf/tiny-gpt2", settings)
     speaker = LLMSpeaker(model, max_tokens=8)
     judge = LLMJudge(model, probs="logprobs")
-    (item,) = generate_stories(StoryKnobs(answers=2), 1)
+    (item,) = generate_stories(StoryConfig(answers=2), 1)
     parts = [p for _, p in displays("debate-sequential", item)]
     episodes = [Episode(f"e{i}", p.problem, p.artifact, p.context) for i, p in enumerate(parts)]
     proto = text_protocol("debate-sequential", rounds=1)

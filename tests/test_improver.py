@@ -10,19 +10,18 @@ torch = pytest.importorskip("torch")
 from oversight.agents.improver import (  # noqa: E402
     ImproverNet,
     ImproverState,
-    apply_action,
     evaluate_improver,
     gold_reward,
     random_baseline,
     reward_from,
     train_improver,
-    valid_actions,
 )
 from oversight.envs.programs.dsl import parse, statically_live  # noqa: E402
-from oversight.envs.programs.generator import GeneratorKnobs, generate_reference  # noqa: E402
+from oversight.envs.programs.edits import apply_action, valid_actions  # noqa: E402
+from oversight.envs.programs.generator import GeneratorConfig, generate_reference  # noqa: E402
 from oversight.learning.policy_gradient import PGConfig  # noqa: E402
 
-KNOBS = GeneratorKnobs(
+KNOBS = GeneratorConfig(
     bits=10,
     length=24,
     live_guards=1,

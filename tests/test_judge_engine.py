@@ -7,12 +7,12 @@ from hypothesis import strategies as st
 from oversight.agents.critics import CriticConfig, SearchCritic, critic_budget
 from oversight.core.records import Claim, Message
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest, make_lazy
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, Protocol, run_protocol
 
-KNOBS = GeneratorKnobs(bits=12, length=40, rarity_bits=(5, 8))
+KNOBS = GeneratorConfig(bits=12, length=40, rarity_bits=(5, 8))
 ENV = ProgramEnv(KNOBS)
 
 

@@ -16,8 +16,9 @@ from oversight.agents import learned_critic as lc  # noqa: E402
 from oversight.agents.critics import CriticConfig, critic_budget  # noqa: E402
 from oversight.core.errors import OversightError  # noqa: E402
 from oversight.core.records import Artifact, Problem, Transcript  # noqa: E402
+from oversight.envs.programs import features as feat  # noqa: E402
 from oversight.envs.programs.env import ProgramContext, ProgramEnv  # noqa: E402
-from oversight.envs.programs.generator import GeneratorKnobs  # noqa: E402
+from oversight.envs.programs.generator import GeneratorConfig  # noqa: E402
 from oversight.envs.programs.interpreter import run_steps  # noqa: E402
 from oversight.envs.programs.makers import (  # noqa: E402
     TRIGGER_FAMILIES,
@@ -25,9 +26,10 @@ from oversight.envs.programs.makers import (  # noqa: E402
     make,
 )
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig  # noqa: E402
+from oversight.learning.tensors import pad_features  # noqa: E402
 from oversight.protocols.engine import CRITIQUE, Episode, run_protocol  # noqa: E402
 
-KNOBS = GeneratorKnobs(bits=12, length=32)
+KNOBS = GeneratorConfig(bits=12, length=32)
 # At 12 bits, 1/1024 of a scan buys 4 tests: one line's worth of solver candidates, so where the
 # critic points decides what it finds.
 SMALL = 1 / 1024
@@ -96,32 +98,32 @@ def judge() -> BudgetedJudge:
 def test_features_shape_and_determinism(train_items: list[Item]) -> None:
     for it in train_items[:12]:
         ctx = it.context
-        f = lc.line_features(ctx)
+        f = feat.line_features(ctx)
         n_p, n_r = len(ctx.artifact), len(ctx.reference)
-        assert f.shape == (n_p + n_r, lc.N_FEATURES) == (n_p + n_r, len(lc.FEATURE_NAMES))
+        assert f.shape == (n_p + n_r, feat.N_FEATURES) == (n_p + n_r, len(feat.FEATURE_NAMES))
         assert f.dtype == np.float32
-        assert np.array_equal(f, lc.line_features(ctx))
+        assert np.array_equal(f, feat.line_features(ctx))
         assert np.all(np.isfinite(f)) and f.min() >= 0 and f.max() <= 1
-        col = {name: i for i, name in enumerate(lc.FEATURE_NAMES)}
+        col = {name: i for i, name in enumerate(feat.FEATURE_NAMES)}
         assert np.all(f[:n_p, col["in_artifact"]] == 1) and np.all(
             f[n_p:, col["in_reference"]] == 1
         )
         targets = np.flatnonzero(f[:, col["targetable"]])
-        assert targets.tolist() == lc.candidate_targets(ctx)
+        assert targets.tolist() == feat.candidate_targets(ctx)
     # A literal trigger is a guard of P that R lacks: the feature that should matter most.
     literal = next(it for it in train_items if it.tag == "literal")
-    f = lc.line_features(literal.context)
-    col = {name: i for i, name in enumerate(lc.FEATURE_NAMES)}
+    f = feat.line_features(literal.context)
+    col = {name: i for i, name in enumerate(feat.FEATURE_NAMES)}
     new_guards = np.flatnonzero((f[:, col["is_guard"]] == 1) & (f[:, col["in_other_program"]] == 0))
-    assert any(lc.pointed_line(literal.context, int(j))[0] == "artifact" for j in new_guards)
+    assert any(feat.pointed_line(literal.context, int(j))[0] == "artifact" for j in new_guards)
 
 
 def test_candidate_numbering(train_items: list[Item]) -> None:
     ctx = train_items[0].context
     n_p = len(ctx.artifact)
-    assert lc.pointed_line(ctx, 0) == ("artifact", 0)
-    assert lc.pointed_line(ctx, n_p) == ("reference", 0)
-    cands = lc.candidate_programs(ctx)
+    assert feat.pointed_line(ctx, 0) == ("artifact", 0)
+    assert feat.pointed_line(ctx, n_p) == ("reference", 0)
+    cands = feat.candidate_programs(ctx)
     assert len(cands) == n_p + len(ctx.reference)
     assert cands[n_p] == (ctx.reference, 0)
 
@@ -137,7 +139,7 @@ def test_critic_respects_budget(pointer: str, fraction: float, train_items: list
         assert claim.compute_spent <= critic_budget(ctx, fraction)
         assert 0.0 <= claim.suspicion <= 1.0
         if claim.line is not None:
-            assert claim.line in lc.candidate_targets(ctx)
+            assert claim.line in feat.candidate_targets(ctx)
         if claim.input is not None:
             found += 1
             assert claim.suspicion == 1.0
@@ -240,7 +242,7 @@ def test_save_and_load(tmp_path, train_items: list[Item]) -> None:
     loaded = lc.load_pointer(path)
     assert loaded.hidden == 16
     assert all(torch.equal(a, b) for a, b in zip(params(net), params(loaded), strict=True))
-    feats = [lc.line_features(it.context) for it in train_items[:5]]
+    feats = [feat.line_features(it.context) for it in train_items[:5]]
     for a, b in zip(lc.pointer_logits(net, feats), lc.pointer_logits(loaded, feats), strict=True):
         assert np.array_equal(a, b)
 
@@ -249,12 +251,12 @@ def test_batched_logits_match_single() -> None:
     env = ProgramEnv(KNOBS)
     items = build(env, range(1))[:2]
     net = lc.new_pointer(seed=0)
-    feats = [lc.line_features(it.context) for it in items]
+    feats = [feat.line_features(it.context) for it in items]
     batched = lc.pointer_logits(net, feats)
     for f, b in zip(feats, batched, strict=True):
         np.testing.assert_allclose(lc.pointer_logits(net, [f])[0], b, rtol=1e-5, atol=1e-5)
     # Training evaluates the pointed line only; it must agree with the full forward pass.
-    x, lengths = lc.pad_features(feats)
+    x, lengths = pad_features(feats)
     index = torch.tensor([3, 5])
     with torch.no_grad():
         full = net(x, lengths)

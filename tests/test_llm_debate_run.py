@@ -11,13 +11,13 @@ from typer.testing import CliRunner
 
 from oversight.cli import app
 from oversight.core.errors import OversightError
+from oversight.core.runs import RunStore
 from oversight.envs.text.stories import generate_stories
 from oversight.experiments import llm_debate
 from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.analysis import calibration, correctness
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig
 from oversight.experiments.llm_debate.cost import estimate_cost
-from oversight.experiments.store import RunStore
 from oversight.models import InspectModel, ModelSettings, mock_output
 from oversight.models.prices import load_prices
 

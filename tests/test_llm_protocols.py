@@ -17,7 +17,7 @@ from inspect_ai.model import (
 )
 
 from oversight.agents.llm import LLMSpeaker, last_tag
-from oversight.envs.text.stories import StoryKnobs, generate_stories
+from oversight.envs.text.stories import StoryConfig, generate_stories
 from oversight.experiments.text_debate.run import displays
 from oversight.judges.llm import LLMJudge, neutralize, parse_elicited
 from oversight.models import InspectModel, ModelSettings, UsageLedger, mock_output
@@ -94,7 +94,7 @@ def play(protocol: str, script: Script, probs: str = "auto", stories: int = 2):
     ledger = UsageLedger()
     speaker = LLMSpeaker(model, ledger=ledger)
     judge = LLMJudge(model, probs=probs, ledger=ledger)
-    items = generate_stories(StoryKnobs(answers=2), stories, seed=1)
+    items = generate_stories(StoryConfig(answers=2), stories, seed=1)
     parts = [p for it in items for _, p in displays(protocol, it)]
     episodes = [Episode(f"e{i}", p.problem, p.artifact, p.context) for i, p in enumerate(parts)]
     proto = text_protocol(protocol, rounds=1)

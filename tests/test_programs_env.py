@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from oversight.envs.programs.dsl import parse
-from oversight.envs.programs.generator import Block, GeneratorKnobs, generate_reference
+from oversight.envs.programs.generator import Block, GeneratorConfig, generate_reference
 from oversight.envs.programs.interpreter import run_vectorized
 from oversight.envs.programs.makers import (
     TRIGGER_FAMILIES,
@@ -98,9 +98,9 @@ def test_gold_oracle_hand_made():
 
 def test_bad_knobs_name_the_problem():
     with pytest.raises(ValidationError, match="rarity_bits"):
-        GeneratorKnobs(bits=8, rarity_bits=(3, 9))
+        GeneratorConfig(bits=8, rarity_bits=(3, 9))
     with pytest.raises(ValidationError, match="length"):
-        GeneratorKnobs(length=10)
+        GeneratorConfig(length=10)
 
 
 def test_vectorized_agrees_on_generated_programs(knobs):

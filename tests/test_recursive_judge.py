@@ -8,12 +8,12 @@ from pydantic import ValidationError
 
 from oversight.core.records import Claim, Gold, Message, Transcript
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest
 from oversight.judges.recursive import TraceAssistedJudge, TraceAssistedJudgeConfig
 from oversight.protocols.engine import CRITIQUE, Episode, run_protocol
 
-KNOBS = GeneratorKnobs(bits=12, length=160, rarity_bits=(5, 8), dead_lines=20, redundant_pairs=10)
+KNOBS = GeneratorConfig(bits=12, length=160, rarity_bits=(5, 8), dead_lines=20, redundant_pairs=10)
 ENV = ProgramEnv(KNOBS)
 BUDGET = 16
 

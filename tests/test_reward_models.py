@@ -14,8 +14,9 @@ torch = pytest.importorskip("torch")
 
 from oversight.core.errors import OversightError  # noqa: E402
 from oversight.core.records import Verdict  # noqa: E402
+from oversight.envs.programs import features as feat  # noqa: E402
 from oversight.envs.programs.env import ProgramContext, ProgramEnv  # noqa: E402
-from oversight.envs.programs.generator import GeneratorKnobs  # noqa: E402
+from oversight.envs.programs.generator import GeneratorConfig  # noqa: E402
 from oversight.envs.programs.makers import (  # noqa: E402
     TRIGGER_FAMILIES,
     make,
@@ -23,7 +24,7 @@ from oversight.envs.programs.makers import (  # noqa: E402
 from oversight.learning import reward_models as rm  # noqa: E402
 from oversight.metrics.calibration import expected_calibration_error, reliability  # noqa: E402
 
-KNOBS = GeneratorKnobs(bits=12, length=32)
+KNOBS = GeneratorConfig(bits=12, length=32)
 RARITY = 6  # a backdoor fires on about 2**-6 of inputs
 TAGS = ("honest", "lazy", *TRIGGER_FAMILIES)
 EPOCHS = 15  # enough to separate the classes here; keeps each fit to a few seconds
@@ -123,9 +124,9 @@ def test_encode_batch_pads_and_caches(train_items: list[Item]) -> None:
     x, lengths = rm.encode_batch(contexts)
     sizes = [len(c.artifact) + len(c.reference) for c in contexts]
     assert lengths.tolist() == sizes
-    assert x.shape == (5, max(sizes), rm.N_FEATURES) and x.dtype == torch.float32
+    assert x.shape == (5, max(sizes), feat.N_FEATURES) and x.dtype == torch.float32
     for k, n in enumerate(sizes):
-        assert torch.equal(x[k, :n], torch.from_numpy(rm.line_features(contexts[k])))
+        assert torch.equal(x[k, :n], torch.from_numpy(feat.line_features(contexts[k])))
         assert not x[k, n:].any()
     # Computed once per context: the same (read-only) array comes back.
     first = rm.context_features(contexts[0])

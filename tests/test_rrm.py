@@ -11,13 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from oversight.cli import app
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.experiments.config import apply_overrides, read_yaml
 from oversight.experiments.registry import resolve
-from oversight.learning import rrm
+from oversight.experiments.rrm import driver as rrm
+from oversight.experiments.rrm.config import RLConfig, RMConfig, RRMConfig
 from oversight.learning.best_of_n import kl_bound
 from oversight.learning.export import PreferenceRow, UnpairedRow, read_rows
-from oversight.learning.rrm_config import RLConfig, RMConfig, RRMConfig
 
 TINY = {
     "generator": {
@@ -241,4 +241,4 @@ def test_rm_config_defaults_suit_long_programs() -> None:
     assert cfg.verdicts_first_round >= 2000 and cfg.rounds >= 3
     assert RMConfig().mixer == "conv" and RLConfig().beta_kl > 0
     assert len(cfg.bon_n) >= 6 and cfg.improver_rl.checkpoints >= 6
-    assert GeneratorKnobs.model_validate(TINY["generator"]).length == 28
+    assert GeneratorConfig.model_validate(TINY["generator"]).length == 28

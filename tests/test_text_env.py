@@ -26,7 +26,7 @@ from oversight.envs.text.records import (
     text_episode,
     text_problem,
 )
-from oversight.envs.text.stories import QUESTION_TYPES, StoryKnobs, generate_stories
+from oversight.envs.text.stories import QUESTION_TYPES, StoryConfig, generate_stories
 from oversight.judges.simulated_text import hedged, mentions
 
 SOURCE = "The fox ran.\n\nIt  hid the key\tin the old mill. Nobody saw it."
@@ -36,7 +36,7 @@ SOURCE = "The fox ran.\n\nIt  hid the key\tin the old mill. Nobody saw it."
 
 
 def test_generator_is_deterministic_and_nests():
-    knobs = StoryKnobs()
+    knobs = StoryConfig()
     a = generate_stories(knobs, 6, seed=3)
     assert a == generate_stories(knobs, 6, seed=3)
     assert generate_stories(knobs, 3, seed=3) == a[:3]
@@ -46,7 +46,7 @@ def test_generator_is_deterministic_and_nests():
 
 
 def test_stories_plant_the_fact_and_the_knobs_hold():
-    knobs = StoryKnobs(answers=3, distractor_facts=4, near_misses=2, filler=7, mentions=2)
+    knobs = StoryConfig(answers=3, distractor_facts=4, near_misses=2, filler=7, mentions=2)
     items = generate_stories(knobs, 40, seed=0)
     assert {x.meta["type"] for x in items} == set(QUESTION_TYPES)
     for x in items:
@@ -66,16 +66,16 @@ def test_stories_plant_the_fact_and_the_knobs_hold():
 
 
 def test_story_difficulty_changes_length():
-    short = generate_stories(StoryKnobs(filler=2, distractor_facts=1), 10)
-    long = generate_stories(StoryKnobs(filler=20, distractor_facts=6), 10)
+    short = generate_stories(StoryConfig(filler=2, distractor_facts=1), 10)
+    long = generate_stories(StoryConfig(filler=20, distractor_facts=6), 10)
     assert sum(len(x.source) for x in long) > 2 * sum(len(x.source) for x in short)
 
 
 def test_bad_story_knobs_are_refused():
     with pytest.raises(ValidationError, match="question_types"):
-        StoryKnobs(question_types=[])
+        StoryConfig(question_types=[])
     with pytest.raises(ValidationError, match="question_types"):
-        StoryKnobs(question_types=["why"])
+        StoryConfig(question_types=["why"])
 
 
 # --- loaders -----------------------------------------------------------------------------

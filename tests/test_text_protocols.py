@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from oversight.agents.simulated_text import (
-    DebaterKnobs,
+    DebaterConfig,
     SimulatedQuestioner,
     SimulatedTextDebater,
 )
 from oversight.core.records import Message, Transcript
 from oversight.envs.text.quotes import verify_quotes
 from oversight.envs.text.records import TextItem, text_episode
-from oversight.envs.text.stories import StoryKnobs, generate_stories
-from oversight.judges.simulated_text import SimulatedTextJudge, TextJudgeKnobs
+from oversight.envs.text.stories import StoryConfig, generate_stories
+from oversight.judges.simulated_text import SimulatedTextJudge, TextJudgeConfig
 from oversight.metrics.calibration import expected_calibration_error, reliability
 from oversight.protocols.engine import Episode, run_protocol
 from oversight.protocols.text import TEXT_PROTOCOLS, text_positions, text_protocol
@@ -51,11 +51,11 @@ def accuracy(ts: Sequence[Transcript]) -> float:
 
 @pytest.fixture(scope="module")
 def items():
-    return generate_stories(StoryKnobs(), 12, seed=1)
+    return generate_stories(StoryConfig(), 12, seed=1)
 
 
 def knowing(items, **knobs):
-    return SimulatedTextDebater({i.id: i for i in items}, DebaterKnobs(**knobs))
+    return SimulatedTextDebater({i.id: i for i in items}, DebaterConfig(**knobs))
 
 
 # --- protocol mechanics ------------------------------------------------------------------
@@ -183,7 +183,7 @@ def test_liar_misquotes_fabricates_or_quotes_misleading_text(items):
 
 
 def test_an_unknown_item_is_argued_from_the_source_only(items):
-    stranger = SimulatedTextDebater({}, DebaterKnobs(fabrication_rate=1.0))
+    stranger = SimulatedTextDebater({}, DebaterConfig(fabrication_rate=1.0))
     for item in items[:5]:
         for position in (0, 1):
             _, quotes, _ = speak(stranger, item, "c", position)
@@ -191,7 +191,7 @@ def test_an_unknown_item_is_argued_from_the_source_only(items):
 
 
 def test_rebuttal_quotes_a_near_miss_back_and_the_judge_reads_the_hedge():
-    item = generate_stories(StoryKnobs(near_misses=1), 1, seed=5)[0]
+    item = generate_stories(StoryConfig(near_misses=1), 1, seed=5)[0]
     near = next(s.strip() + "." for s in item.source.split(".") if " but " in s)
     liar = Message(role="other", round=0, text=f"I argue for B. <quote>{near}</quote>")
     honest = knowing([item])
@@ -201,7 +201,7 @@ def test_rebuttal_quotes_a_near_miss_back_and_the_judge_reads_the_hedge():
     assert "opponent" in second.text and q.text == near and q.verified
     silent, _, _ = speak(knowing([item], rebut=False), item, "c", 0, [liar, first])
     assert "opponent" not in silent.text
-    judge = SimulatedTextJudge(TextJudgeKnobs(discernment=0.0))
+    judge = SimulatedTextJudge(TextJudgeConfig(discernment=0.0))
     before = judge.evidence(parts.context, [liar, first])
     after = judge.evidence(parts.context, [liar, first, second])
     assert before[1] > 0 and after[1] == pytest.approx(-judge.knobs.skepticism)
@@ -215,7 +215,7 @@ def test_judge_weighs_verified_hedged_and_forged_quotes(items):
     item = items[0]
     parts = text_episode(item, item.pair_orders()[0], {"x": 0})
     fact = item.source[slice(*item.evidence[0])]
-    k = TextJudgeKnobs(skepticism=0.0, trust_unverified=0.25, noise=0.0)
+    k = TextJudgeConfig(skepticism=0.0, trust_unverified=0.25, noise=0.0)
     judge = SimulatedTextJudge(k)
 
     def ev(text):
@@ -235,7 +235,7 @@ def test_judge_weighs_verified_hedged_and_forged_quotes(items):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_debate_beats_consultancy_beats_the_naive_judge(seed):
-    stories = generate_stories(StoryKnobs(), 40, seed=seed)
+    stories = generate_stories(StoryConfig(), 40, seed=seed)
     agent = knowing(stories)
     judge = SimulatedTextJudge(seed=seed)
     acc = {n: accuracy(play(n, stories, agent, judge)) for n in TEXT_PROTOCOLS}
@@ -248,11 +248,11 @@ def test_debate_beats_consultancy_beats_the_naive_judge(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_trust_in_unverified_quotes_lets_fabrications_through(seed):
-    stories = generate_stories(StoryKnobs(), 30, seed=seed)
+    stories = generate_stories(StoryConfig(), 30, seed=seed)
     agent = knowing(stories, fabrication_rate=1.0)
 
     def fooled(trust):
-        judge = SimulatedTextJudge(TextJudgeKnobs(trust_unverified=trust), seed=seed)
+        judge = SimulatedTextJudge(TextJudgeConfig(trust_unverified=trust), seed=seed)
         ts = [t for t in play("consultancy", stories, agent, judge) if not t.gold.label]
         return 1 - accuracy(ts)
 
@@ -261,12 +261,12 @@ def test_trust_in_unverified_quotes_lets_fabrications_through(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_best_of_n_makes_a_lying_consultant_more_persuasive(seed):
-    stories = generate_stories(StoryKnobs(), 30, seed=seed)
+    stories = generate_stories(StoryConfig(), 30, seed=seed)
     know = {i.id: i for i in stories}
     judge = SimulatedTextJudge(seed=seed)
 
     def persuasion(n):
-        liar = SimulatedTextDebater(know, DebaterKnobs(best_of_n=n), name="l")
+        liar = SimulatedTextDebater(know, DebaterConfig(best_of_n=n), name="l")
         ts = play("consultancy", stories, None, judge, agents={"consultant": liar})
         wrong = [t for t in ts if not t.gold.label]
         # The judge's probability for the liar's answer, and how often it is fooled.

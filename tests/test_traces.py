@@ -11,7 +11,7 @@ from oversight.core.budget import Meter
 from oversight.core.errors import BudgetExceeded, OversightError
 from oversight.core.records import Check
 from oversight.envs.programs.dsl import Program, parse
-from oversight.envs.programs.generator import GeneratorKnobs, generate_reference
+from oversight.envs.programs.generator import GeneratorConfig, generate_reference
 from oversight.envs.programs.interpreter import run_steps
 from oversight.envs.programs.traces import (
     JudgeRuling,
@@ -42,7 +42,7 @@ GUARDED = parse(
 
 
 def _program(seed: int) -> Program:
-    return generate_reference(GeneratorKnobs(bits=12, length=40), seed).program
+    return generate_reference(GeneratorConfig(bits=12, length=40), seed).program
 
 
 def _wrong_steps(program: Program, trace: Trace) -> list[int]:

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from oversight.core.records import Artifact, Gold, Problem, Transcript
+from oversight.core.runs import RunStore
 from oversight.envs.programs.dsl import parse
 from oversight.envs.programs.interpreter import run_steps
-from oversight.experiments.store import RunStore
 from oversight.learning.export import PreferenceRow, UnpairedRow
 from oversight.web import studies
 from oversight.web.app import create_app

@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 from oversight.core.records import Transcript
-from oversight.experiments.store import RunStore
+from oversight.core.runs import RunStore
 from oversight.web.app import create_app
 from web_support import SECRET, launch_chromium, live_server, program_transcripts
 

@@ -15,7 +15,7 @@ from markupsafe import escape
 
 from oversight.core.errors import OversightError
 from oversight.core.records import Check, Transcript
-from oversight.experiments.store import RunStore
+from oversight.core.runs import RunStore
 from oversight.web import viewer
 from oversight.web.run_index import INDEX_NAME, Filters, RunIndex, fts5_available
 from viewer_runs import PLANTED, SCRIPT, make_run, real_transcripts, viewer_app

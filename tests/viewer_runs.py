@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 from oversight.agents.critics import CriticConfig, SearchCritic
 from oversight.core.records import Message, Transcript
+from oversight.core.runs import RunStore
 from oversight.core.seeding import rng
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest, make_lazy
-from oversight.experiments.store import RunStore
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
 from oversight.web import viewer
@@ -37,7 +37,7 @@ def real_transcripts(problems: int = 2, tag: str = "") -> list[Transcript]:
 
 @cache
 def _played(problems: int, tag: str) -> tuple[Transcript, ...]:
-    env = ProgramEnv(GeneratorKnobs(bits=12, length=40, rarity_bits=(5, 8)))
+    env = ProgramEnv(GeneratorConfig(bits=12, length=40, rarity_bits=(5, 8)))
     items = []
     for seed in range(problems):
         problem, ref = env.reference(seed)

@@ -3,24 +3,30 @@ client that reads the CSRF token from the page like a browser form would."""
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 
 from oversight.core.records import Claim, Message, Transcript
 from oversight.core.seeding import rng
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest
 
 SECRET = "test-admin-secret"
-CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download fails here
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -30,7 +36,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PLANTED = '<script>alert("pwned")</script><b>bold</b>'
-KNOBS = GeneratorKnobs(
+KNOBS = GeneratorConfig(
     bits=10,
     length=20,
     rarity_bits=(3, 5),
@@ -108,10 +114,63 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
         thread.join(10)
 
 
+INSTALL_HINT = (
+    "the browser tests need a browser: install Debian's chromium (`apt-get install chromium`) "
+    "or Playwright's (`python -m playwright install chromium`)"
+)
+
+
+def _system_chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _try(command: list[str], timeout: float = 900) -> bool:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def chromium_executable(playwright_own: str) -> str:
+    """A chromium the tests can drive, obtained once per session if the machine lacks one:
+    Debian's package where this process may install packages (root with apt-get), else
+    Playwright's own download (expected at ``playwright_own``). Fails the test in one line
+    saying what to install."""
+    found = _obtain_chromium(playwright_own)
+    if not found:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    return found
+
+
+@functools.cache  # one attempt per session, failed or not
+def _obtain_chromium(playwright_own: str) -> str | None:
+
+    def own() -> str | None:
+        return playwright_own if Path(playwright_own).exists() else None
+
+    found = _system_chromium() or own()
+    if found:
+        return found
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print("installing Debian's chromium for the browser tests", file=sys.stderr)
+        if _try(["apt-get", "update", "-qq"]) and _try(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+        ):
+            found = _system_chromium()
+    if not found and _try([sys.executable, "-m", "playwright", "install", "chromium"]):
+        found = own()
+    return found
+
+
 def launch_chromium(playwright):  # type: ignore[no-untyped-def]
-    """Headless Debian chromium, with the flags that keep it off this machine's closed
-    network."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """Headless chromium (installed first if missing), with the flags that keep it off this
+    machine's closed network."""
+    return playwright.chromium.launch(
+        executable_path=chromium_executable(playwright.chromium.executable_path),
+        args=CHROMIUM_ARGS,
+    )
 
 
 def csrf_of(html: str) -> str:

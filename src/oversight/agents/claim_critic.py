@@ -2,7 +2,7 @@
 
 On programs longer than anyone's test budget, this critic runs nothing. It reads R and P (free),
 points at one candidate line the backward solver can aim at (the candidate numbering of
-:func:`~oversight.agents.learned_critic.candidate_programs`: lines of P, then lines of R), and
+:func:`~oversight.envs.programs.features.candidate_programs`: lines of P, then lines of R), and
 claims the solver's input as a counterexample. The judge then verifies the claim with level-0
 trace help (:class:`~oversight.judges.recursive.TraceAssistedJudge`).
 
@@ -24,18 +24,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from oversight.agents.learned_critic import (
-    PointerNet,
-    candidate_programs,
-    candidate_targets,
-    line_features,
-    pad_features,
-    pointed_line,
-)
+from oversight.agents.learned_critic import PointerNet
 from oversight.core.records import Claim, Message
 from oversight.core.seeding import rng
 from oversight.envs.programs.env import ProgramContext
+from oversight.envs.programs.features import (
+    candidate_programs,
+    candidate_targets,
+    line_features,
+    pointed_line,
+)
 from oversight.envs.programs.solver import solve
+from oversight.learning.tensors import pad_features
 from oversight.protocols.engine import Episode
 
 Features = Callable[[ProgramContext], np.ndarray]

@@ -24,9 +24,10 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from oversight.core.budget import Meter
+from oversight.core.config import Strict
 from oversight.core.records import Claim, Message
 from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Program
@@ -39,10 +40,8 @@ FOUND = 1.0
 STRUCTURE_CAP = 0.9
 
 
-class CriticConfig(BaseModel):
+class CriticConfig(Strict):
     """Settings shared by every program critic."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["random", "guided", "learned", "pointer_random"] = "guided"
     budget_fraction: float = Field(

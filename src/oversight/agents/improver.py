@@ -10,7 +10,7 @@ Action space for a program of ``L`` lines (:func:`apply_action`):
 An episode applies ``steps`` actions in turn, each on the current program (:func:`rollout`).
 
 :class:`ImproverNet` scores every action: per-line features (:func:`improver_features`: the
-artifact rows of :func:`~oversight.agents.learned_critic.line_features` on ``(R, current P)``
+artifact rows of :func:`~oversight.envs.programs.features.line_features` on ``(R, current P)``
 plus two structural columns) go through a per-line MLP and one transformer encoder layer over
 the lines, and two linear heads give a delete logit and a substitute logit per line. It
 implements the :class:`~oversight.learning.policy_gradient.Policy` protocol, so it trains with
@@ -32,11 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from oversight.agents.learned_critic import N_FEATURES, line_features
 from oversight.core.seeding import derive_seed
-from oversight.envs.programs.dsl import Expr, Line, Program
+from oversight.envs.programs.dsl import Program
+from oversight.envs.programs.edits import apply_action, substitutable, valid_actions
 from oversight.envs.programs.env import ProgramContext
-from oversight.envs.programs.generator import GeneratorKnobs, generate_reference
+from oversight.envs.programs.features import N_FEATURES, line_features
+from oversight.envs.programs.generator import GeneratorConfig, generate_reference
 from oversight.envs.programs.oracle import gold_oracle
 from oversight.learning.policy_gradient import PGConfig, TrainLog, train_policy
 
@@ -55,46 +56,6 @@ class ImproverState:
 
     reference: Program
     current: Program
-
-
-# --- actions ---------------------------------------------------------------------------------
-
-
-def n_actions(program: Program) -> int:
-    """Number of action indices for ``program``: ``2 * len(program)`` (delete, substitute)."""
-    return 2 * len(program)
-
-
-def substitutable(line: Line) -> bool:
-    """Whether line ``t = a op b`` can be simplified to ``t = a`` (binary-op lines only)."""
-    return line.expr.op is not None and len(line.expr.args) == 2
-
-
-def valid_actions(program: Program) -> np.ndarray:
-    """``(2 * len(program),)`` bool: every delete, and substitutes of binary-op lines.
-
-    Deleting the only line is excluded: an empty program has no action space for a next step.
-    """
-    n = len(program)
-    mask = np.zeros(2 * n, dtype=bool)
-    mask[:n] = n > 1
-    mask[n:] = [substitutable(line) for line in program.lines]
-    return mask
-
-
-def apply_action(program: Program, action: int) -> Program:
-    """The program after ``action``: ``i < L`` deletes line ``i``; ``L + i`` replaces line
-    ``i``'s expression ``a op b`` by ``a`` (keeping any guard). Raises on an invalid action."""
-    n = len(program)
-    if not 0 <= action < 2 * n or not valid_actions(program)[action]:
-        raise ValueError(f"action {action} is not valid for a program of {n} lines")
-    lines = list(program.lines)
-    if action < n:
-        del lines[action]
-    else:
-        old = lines[action - n]
-        lines[action - n] = Line(old.target, Expr(None, old.expr.args[:1]), old.guard)
-    return Program(tuple(lines), program.bits)
 
 
 # --- features --------------------------------------------------------------------------------
@@ -207,14 +168,14 @@ def reward_from(fn: PairReward) -> BatchReward:
 # --- training and evaluation -----------------------------------------------------------------
 
 
-def reference_programs(seeds: Sequence[int], knobs: GeneratorKnobs) -> list[Program]:
+def reference_programs(seeds: Sequence[int], knobs: GeneratorConfig) -> list[Program]:
     """The reference program of every seed."""
     return [generate_reference(knobs, int(s)).program for s in seeds]
 
 
 def train_improver(
     train_seeds: Sequence[int],
-    knobs: GeneratorKnobs,
+    knobs: GeneratorConfig,
     config: PGConfig,
     reward: str | PairReward = "gold",
     *,
@@ -268,7 +229,7 @@ def rollout(net: ImproverNet, reference: Program, steps: int = 1) -> Program:
 def evaluate_improver(
     net: ImproverNet,
     test_seeds: Sequence[int],
-    knobs: GeneratorKnobs,
+    knobs: GeneratorConfig,
     *,
     steps: int = 1,
     penalty: float = 10.0,
@@ -286,7 +247,7 @@ def evaluate_improver(
 
 
 def random_baseline(
-    test_seeds: Sequence[int], knobs: GeneratorKnobs, *, penalty: float = 10.0
+    test_seeds: Sequence[int], knobs: GeneratorConfig, *, penalty: float = 10.0
 ) -> dict[str, float]:
     """The same metrics for one uniformly random valid action, in exact expectation (the
     average over every valid action of every reference), so it carries no sampling noise."""

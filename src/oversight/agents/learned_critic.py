@@ -47,145 +47,21 @@ from oversight.agents.critics import (
 from oversight.core.errors import OversightError
 from oversight.core.records import Claim, Message, Transcript
 from oversight.core.seeding import derive_seed, rng
-from oversight.envs.programs.dsl import (
-    BINARY_OPS,
-    COMPARISONS,
-    INPUT_VAR,
-    OUTPUT_VAR,
-    UNARY_OPS,
-    Const,
-    Line,
-    Program,
-    statically_live,
-)
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
-from oversight.envs.programs.solver import solve, target_lines
+from oversight.envs.programs.features import (
+    N_FEATURES,
+    candidate_programs,
+    candidate_targets,
+    line_features,
+    pointed_line,
+)
+from oversight.envs.programs.solver import solve
+from oversight.learning.tensors import pad_features
 from oversight.protocols.engine import CRITIQUE, Episode, Judge, run_protocol
 
 Pointer = Literal["learned", "random"]
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "in_artifact",
-    "in_reference",
-    "in_other_program",
-    "is_guard",
-    *(f"guard{c}" for c in COMPARISONS),
-    "expr_copy",
-    *(f"expr_unary{op}" for op in UNARY_OPS),
-    *(f"expr{op}" for op in BINARY_OPS),
-    "is_comparison",
-    "reads_x",
-    "writes_out",
-    "n_consts",
-    "max_popcount",
-    "max_log2",
-    "position",
-    "targetable",
-    "solver_yields",
-    "reads_new_temp",
-    "statically_live",
-)
-"""Column names of :func:`line_features`, in order."""
-
-N_FEATURES = len(FEATURE_NAMES)
-_COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
-_FEATURE_SOLVES = 2  # solver tries behind the solver_yields feature
 _FORMAT = "oversight.pointer/1"
-
-
-# --- candidates and features -----------------------------------------------------------------
-
-
-def candidate_programs(ctx: ProgramContext) -> list[tuple[Program, int]]:
-    """Every candidate line as (program, line index): the lines of P, then the lines of R."""
-    return [(ctx.artifact, i) for i in range(len(ctx.artifact))] + [
-        (ctx.reference, i) for i in range(len(ctx.reference))
-    ]
-
-
-def candidate_targets(ctx: ProgramContext) -> list[int]:
-    """Candidate indices the solver can aim at (guards, comparisons with a constant)."""
-    offset = len(ctx.artifact)
-    return target_lines(ctx.artifact) + [offset + i for i in target_lines(ctx.reference)]
-
-
-def pointed_line(ctx: ProgramContext, index: int) -> tuple[Literal["artifact", "reference"], int]:
-    """Which program and line (0-based) candidate ``index`` names."""
-    if index < len(ctx.artifact):
-        return "artifact", index
-    return "reference", index - len(ctx.artifact)
-
-
-def _expr_column(line: Line) -> str:
-    e = line.expr
-    if e.op is None:
-        return "expr_copy"
-    return f"expr_unary{e.op}" if len(e.args) == 1 else f"expr{e.op}"
-
-
-def _constants(line: Line) -> list[int]:
-    atoms = list(line.expr.args)
-    if line.guard is not None:
-        atoms += [line.guard.left, line.guard.right]
-    return [a.value for a in atoms if isinstance(a, Const)]
-
-
-def _program_rows(
-    program: Program, other_lines: frozenset[str], is_artifact: bool, tag: str
-) -> np.ndarray:
-    """Feature rows of one program's lines (see :data:`FEATURE_NAMES`)."""
-    bits = program.bits
-    rows = np.zeros((len(program), N_FEATURES), dtype=np.float32)
-    targets = set(target_lines(program))
-    live = statically_live(program)
-    new_temp: dict[str, bool] = {}  # variable -> its latest definition is a line new to P (or R)
-    for i, line in enumerate(program.lines):
-        row = rows[i]
-        shared = str(line) in other_lines
-        row[_COL["in_artifact" if is_artifact else "in_reference"]] = 1.0
-        row[_COL["in_other_program"]] = float(shared)
-        if line.guard is not None:
-            row[_COL["is_guard"]] = 1.0
-            row[_COL[f"guard{line.guard.cmp}"]] = 1.0
-        row[_COL[_expr_column(line)]] = 1.0
-        row[_COL["is_comparison"]] = float(line.expr.op in COMPARISONS and len(line.expr.args) == 2)
-        reads = line.reads()
-        row[_COL["reads_x"]] = float(INPUT_VAR in reads)
-        row[_COL["writes_out"]] = float(line.target == OUTPUT_VAR)
-        consts = _constants(line)
-        row[_COL["n_consts"]] = len(consts) / 4.0  # at most 2 in the expression + 2 in a guard
-        if consts:
-            row[_COL["max_popcount"]] = max(c.bit_count() for c in consts) / bits
-            row[_COL["max_log2"]] = max(math.log2(c + 1) for c in consts) / bits
-        row[_COL["position"]] = i / max(1, len(program) - 1)
-        # Liveness is read off the text (free): it tells dead code from code that matters.
-        row[_COL["statically_live"]] = float(live[i])
-        if i in targets:
-            row[_COL["targetable"]] = 1.0
-            # Solving is reading, not running: it costs no budget. A fixed stream per line keeps
-            # the features a pure function of the programs.
-            r = rng(0, "line-features", tag, i)
-            yields = any(solve(program, i, r) is not None for _ in range(_FEATURE_SOLVES))
-            row[_COL["solver_yields"]] = float(yields)
-        # Temps defined by a line the other program lacks mark a new chain (a trigger); ``out``
-        # and ``x`` are excluded because every line reads them.
-        row[_COL["reads_new_temp"]] = float(any(new_temp.get(v, False) for v in reads))
-        if line.target != OUTPUT_VAR:
-            new_temp[line.target] = not shared
-    return rows
-
-
-def line_features(ctx: ProgramContext) -> np.ndarray:
-    """Features of every candidate line, shape ``(len(P) + len(R), N_FEATURES)``, float32.
-
-    Rows follow :func:`candidate_programs`. Everything is read from R and P; nothing is run.
-    """
-    return np.concatenate(
-        [
-            _program_rows(ctx.artifact, ctx.reference_lines, True, "artifact"),
-            _program_rows(ctx.reference, ctx.artifact_lines, False, "reference"),
-        ]
-    )
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -259,16 +135,6 @@ def new_pointer(seed: int, hidden: int = 32) -> PointerNet:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return PointerNet(hidden=hidden).eval()
-
-
-def pad_features(features: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack per-line feature arrays into ``x`` of shape ``(batch, max_len, F)``, zero-padded,
-    and their ``lengths`` (int64)."""
-    lengths = np.array([len(f) for f in features], dtype=np.int64)
-    x = np.zeros((len(features), int(lengths.max(initial=0)), N_FEATURES), dtype=np.float32)
-    for k, f in enumerate(features):
-        x[k, : len(f)] = f
-    return torch.from_numpy(x), torch.from_numpy(lengths)
 
 
 def pointer_logits(net: PointerNet, features: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -30,8 +30,9 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from oversight.core.config import Strict
 from oversight.core.records import Message
 from oversight.core.seeding import rng
 from oversight.envs.text.quotes import extract_quotes, normalize_whitespace
@@ -60,10 +61,8 @@ def naming(source: str, answer: str) -> tuple[str, ...]:
     return tuple(s for s in sentences(source) if mentions(s, answer))
 
 
-class DebaterKnobs(BaseModel):
+class DebaterConfig(Strict):
     """How a simulated debater, consultant, answerer or critic argues."""
-
-    model_config = ConfigDict(extra="forbid")
 
     fabrication_rate: float = Field(0.5, ge=0, le=1, description="Lying: share of fabrications.")
     misquote_share: float = Field(0.5, ge=0, le=1, description="Fabrications that misquote.")
@@ -78,13 +77,13 @@ class SimulatedTextDebater:
     def __init__(
         self,
         knowledge: Mapping[str, TextItem],
-        knobs: DebaterKnobs | None = None,
+        knobs: DebaterConfig | None = None,
         judge: SimulatedTextJudge | None = None,
         seed: int = 0,
         name: str = "",
     ):
         self.knowledge = knowledge
-        self.knobs = knobs or DebaterKnobs()
+        self.knobs = knobs or DebaterConfig()
         self.judge = judge or SimulatedTextJudge()
         self.seed = seed
         self.name = name or "simulated-debater"

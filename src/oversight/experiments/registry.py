@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from oversight.core.errors import OversightError
+from oversight.core.runs import RunStore, new_run_dir
 from oversight.experiments.config import (
     apply_overrides,
     dump_yaml,
@@ -17,7 +18,6 @@ from oversight.experiments.config import (
     read_yaml,
     validate,
 )
-from oversight.experiments.store import RunStore, new_run_dir
 from oversight.report.model import Table
 
 DEFAULT_CONFIG = "offense-defense"

@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from oversight.core.budget import Meter
+from oversight.core.config import Strict
 from oversight.core.records import Check, Verdict
 from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Const, Program
@@ -37,10 +38,8 @@ from oversight.protocols.engine import Episode
 Strategy = Literal["random", "informed"]
 
 
-class JudgeConfig(BaseModel):
+class JudgeConfig(Strict):
     """Settings of the budgeted program judge."""
-
-    model_config = ConfigDict(extra="forbid")
 
     budget: int = Field(200, ge=0, description="Line evaluations per verdict.")
     strategy: Strategy = "random"

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from oversight.core.budget import Meter
+from oversight.core.config import Strict
 from oversight.core.records import Check, Verdict
 from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Program
@@ -58,10 +59,8 @@ from oversight.protocols.engine import Episode
 Outcome = Literal["verified", "caught", "not_established", "unverifiable"]
 
 
-class TraceAssistedJudgeConfig(BaseModel):
+class TraceAssistedJudgeConfig(Strict):
     """Settings of the level-1 trace-assisted judge."""
-
-    model_config = ConfigDict(extra="forbid")
 
     budget: int = Field(16, ge=0, description="Line evaluations (checked steps) per verdict.")
     checker_budget: int = Field(

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from oversight.core.config import Strict
 from oversight.core.records import Message, Verdict
 from oversight.core.seeding import rng
 from oversight.envs.text.quotes import (
@@ -84,10 +85,8 @@ def hedged(quote: str) -> bool:
     return bool(HEDGE_WORDS & set(words(quote)))
 
 
-class TextJudgeKnobs(BaseModel):
+class TextJudgeConfig(Strict):
     """How the simulated judge weighs quotes."""
-
-    model_config = ConfigDict(extra="forbid")
 
     trust_unverified: float = Field(0.2, ge=0, le=1, description="Weight of an unverified quote.")
     discernment: float = Field(0.3, ge=0, le=1, description="Discount of a hedged quote.")
@@ -100,8 +99,8 @@ class TextJudgeKnobs(BaseModel):
 class SimulatedTextJudge:
     """The weak judge described in the module docstring."""
 
-    def __init__(self, knobs: TextJudgeKnobs | None = None, seed: int = 0, name: str = ""):
-        self.knobs = knobs or TextJudgeKnobs()
+    def __init__(self, knobs: TextJudgeConfig | None = None, seed: int = 0, name: str = ""):
+        self.knobs = knobs or TextJudgeConfig()
         self.seed = seed
         self.name = name or "simulated-text-judge"
 

@@ -29,9 +29,9 @@ from itertools import pairwise
 import numpy as np
 from numpy.typing import ArrayLike
 
-from oversight.agents.improver import apply_action, valid_actions
 from oversight.core.errors import OversightError
 from oversight.envs.programs.dsl import Program
+from oversight.envs.programs.edits import apply_action, valid_actions
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.generator import Reference
 from oversight.envs.programs.makers import TRIGGER_FAMILIES, make

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import read_jsonl
 from oversight.core.records import Transcript
-from oversight.experiments.store import TRANSCRIPTS, RunStore
+from oversight.core.runs import TRANSCRIPTS, RunStore
 
 LabelSource = Literal["judge", "gold"]
 MarginSource = Literal["saving"]

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from oversight.core.config import Strict
 from oversight.core.errors import OversightError
 from oversight.learning.export import PreferenceRow, read_rows
 
 
-class RewardTraining(BaseModel):
+class RewardTraining(Strict):
     """Settings of a reward-model training run."""
-
-    model_config = ConfigDict(extra="forbid")
 
     steps: int = Field(100, ge=1, description="Optimizer steps.")
     batch_size: int = Field(8, ge=1)
@@ -29,9 +28,7 @@ class RewardTraining(BaseModel):
     seed: int = 0
 
 
-class RewardResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RewardResult(Strict):
     out: str
     pairs: int
     steps: int

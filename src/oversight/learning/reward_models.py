@@ -42,11 +42,12 @@ from numpy.typing import ArrayLike
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from oversight.agents.learned_critic import N_FEATURES, line_features, pad_features
 from oversight.core.errors import OversightError
 from oversight.core.records import Verdict
 from oversight.core.seeding import derive_seed
 from oversight.envs.programs.env import ProgramContext
+from oversight.envs.programs.features import N_FEATURES, line_features
+from oversight.learning.tensors import pad_features
 from oversight.metrics.estimate import Estimate, bootstrap, rate
 
 Mixer = Literal["attention", "gru", "conv"]

@@ -16,32 +16,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from oversight.core.config import Strict
 from oversight.core.errors import OversightError
 from oversight.core.records import Artifact, Check, Message, Problem, Transcript, Verdict
 
 
-class Turn(BaseModel):
+class Turn(Strict):
     """One agent speaking once."""
-
-    model_config = ConfigDict(extra="forbid")
 
     role: str
     visible_to_judge: bool = True
 
 
-class Round(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Round(Strict):
     turns: list[Turn]
     simultaneous: bool = False
 
 
-class Protocol(BaseModel):
+class Protocol(Strict):
     """A game as data: who speaks when, and what the judge sees."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     rounds: list[Round] = Field(default_factory=list)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from oversight.core.config import Strict
 from oversight.protocols.engine import Protocol, Round, Turn
 
 
-class DebateRules(BaseModel):
+class DebateRules(Strict):
     """Two debaters argue opposite answers; the judge rules at the end.
 
     ``schedule``: ``alternate`` gives one turn per round, the debaters taking turns starting
@@ -24,8 +25,6 @@ class DebateRules(BaseModel):
     ``precommit``: each debater names its answer before the debate and the judge chooses between
     the two; without it the judge chooses among all answers.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = "debate"
     debaters: tuple[str, str] = ("honest", "liar")
@@ -72,11 +71,9 @@ class DebateRules(BaseModel):
         return Protocol(name=self.name, rounds=rounds)
 
 
-class ConsultancyRules(BaseModel):
+class ConsultancyRules(Strict):
     """One consultant argues for an assigned answer (right or wrong); the judge may question it
     before each of its turns, then rules."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = "consultancy"
     consultant: str = "consultant"

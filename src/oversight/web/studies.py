@@ -28,14 +28,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from oversight.core.config import Strict
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import read_jsonl
 from oversight.core.records import Artifact, Gold, Problem, Transcript
-from oversight.experiments.store import TRANSCRIPTS, RunStore
+from oversight.core.runs import TRANSCRIPTS, RunStore
 from oversight.judges.budgeted import JudgeConfig
 from oversight.web.models import Assignment, Item, Judge, Study
 
@@ -46,19 +47,15 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
-class ArmSpec(BaseModel):
+class ArmSpec(Strict):
     """An arm: its name, and which transcripts' messages it shows (None: none)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     source: str | None = None
 
 
-class StudySpec(BaseModel):
+class StudySpec(Strict):
     """Everything needed to create a study, apart from its items."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     instructions: str = DEFAULT_INSTRUCTIONS

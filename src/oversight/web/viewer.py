@@ -3,7 +3,7 @@ transcripts, and read one transcript with its checks, verdict, gold and program 
 
 Mount :data:`router` on an app whose ``app.state.runs_dir`` is the folder holding run folders
 (a :class:`~pathlib.Path`; every run folder is a direct child, as made by
-:class:`~oversight.experiments.store.RunStore`)::
+:class:`~oversight.core.runs.RunStore`)::
 
     app.state.runs_dir = Path("runs")
     app.include_router(oversight.web.viewer.router, prefix="/runs")
@@ -43,7 +43,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from oversight.core.errors import OversightError
 from oversight.core.records import Transcript
-from oversight.experiments.store import CONFIG, METRICS, REPORT
+from oversight.core.runs import CONFIG, METRICS, REPORT
 from oversight.web.run_index import (
     INDEX_NAME,
     OUTCOME_FILTERS,

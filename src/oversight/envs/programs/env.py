@@ -9,7 +9,7 @@ import numpy as np
 
 from oversight.core.records import Artifact, Gold, Problem
 from oversight.envs.programs.dsl import Program, parse
-from oversight.envs.programs.generator import GeneratorKnobs, Reference, generate_reference
+from oversight.envs.programs.generator import GeneratorConfig, Reference, generate_reference
 from oversight.envs.programs.makers import Made, nominal_subtlety
 from oversight.envs.programs.oracle import OracleResult, gold_oracle
 
@@ -41,7 +41,7 @@ class ProgramEnv:
 
     name = ENV_NAME
 
-    def __init__(self, knobs: GeneratorKnobs, penalty: float = 10.0):
+    def __init__(self, knobs: GeneratorConfig, penalty: float = 10.0):
         self.knobs = knobs
         self.penalty = penalty
 

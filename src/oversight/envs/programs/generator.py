@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from oversight.core.config import Strict
 from oversight.core.errors import OversightError
 from oversight.core.seeding import rng as make_rng
 from oversight.envs.programs.dsl import (
@@ -38,10 +39,8 @@ from oversight.envs.programs.dsl import (
 from oversight.envs.programs.interpreter import run_vectorized
 
 
-class GeneratorKnobs(BaseModel):
+class GeneratorConfig(Strict):
     """Knobs of the reference-program generator."""
-
-    model_config = ConfigDict(extra="forbid")
 
     bits: int = Field(16, ge=4, le=20, description="Input width B; the oracle scans 2**B inputs.")
     length: int = Field(48, ge=8, le=2000, description="Target number of lines of R.")
@@ -57,7 +56,7 @@ class GeneratorKnobs(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> GeneratorKnobs:
+    def _check(self) -> GeneratorConfig:
         lo, hi = self.rarity_bits
         if not 1 <= lo <= hi < self.bits:
             raise ValueError(f"rarity_bits must satisfy 1 <= lo <= hi < bits, got {lo, hi}")
@@ -127,7 +126,7 @@ def value_of(program: Program, var: str, inputs: np.ndarray | None = None) -> np
 
 
 class _Builder:
-    def __init__(self, knobs: GeneratorKnobs, seed: int):
+    def __init__(self, knobs: GeneratorConfig, seed: int):
         self.k = knobs
         self.r = make_rng(seed, "reference")
         self.mask = (1 << knobs.bits) - 1
@@ -291,7 +290,7 @@ def _compare(cmp: str, a: np.ndarray, b: int) -> np.ndarray:
     }[cmp](a.astype(np.int64), b)
 
 
-def generate_reference(knobs: GeneratorKnobs, seed: int) -> Reference:
+def generate_reference(knobs: GeneratorConfig, seed: int) -> Reference:
     """Generate a reference program; the same knobs and seed always give the same program."""
     bld = _Builder(knobs, seed)
     r = bld.r

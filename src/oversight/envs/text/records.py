@@ -34,8 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from oversight.core.config import Strict
 from oversight.core.records import Artifact, Gold, Problem
 from oversight.envs.text.quotes import (
     SourceIndex,
@@ -48,15 +49,13 @@ ENV_NAME = "text"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-class TextItem(BaseModel):
+class TextItem(Strict):
     """One multiple-choice question about a source text the judge does not see.
 
     ``evidence``: character spans ``[start, end)`` of the source that state the correct answer,
     when known (the generated stories plant them). ``distractor``: the index of the wrong
     answer to debate against when only two are shown (default: the first wrong one).
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1)
     question: str = Field(min_length=1)

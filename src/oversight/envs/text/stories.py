@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from oversight.core.config import Strict
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.text.records import TextItem
 
@@ -64,10 +65,8 @@ FILLER = (
 )
 
 
-class StoryKnobs(BaseModel):
+class StoryConfig(Strict):
     """Difficulty knobs of the generated set."""
-
-    model_config = ConfigDict(extra="forbid")
 
     question_types: list[QuestionType] = Field(default_factory=lambda: list(QUESTION_TYPES))
     answers: int = Field(4, ge=2, le=6, description="Options per question, one correct.")
@@ -77,7 +76,7 @@ class StoryKnobs(BaseModel):
     mentions: int = Field(2, ge=0, le=10, description="Filler sentences naming an answer.")
 
     @model_validator(mode="after")
-    def _check(self) -> StoryKnobs:
+    def _check(self) -> StoryConfig:
         if not self.question_types:
             raise ValueError("question_types must name at least one type")
         return self
@@ -168,7 +167,7 @@ def _pick(r: np.random.Generator, pool: tuple[str, ...], k: int, avoid: set[str]
     return [choices[i] for i in r.choice(len(choices), size=min(k, len(choices)), replace=False)]
 
 
-def generate_story(knobs: StoryKnobs, seed: int, index: int, prefix: str = DATASET) -> TextItem:
+def generate_story(knobs: StoryConfig, seed: int, index: int, prefix: str = DATASET) -> TextItem:
     """Story ``index`` of the set generated from ``seed`` under ``knobs`` (deterministic); its
     id is ``PREFIX-SEED-INDEX``."""
     r = rng(seed, "story", index)
@@ -227,7 +226,7 @@ def generate_story(knobs: StoryKnobs, seed: int, index: int, prefix: str = DATAS
 
 
 def generate_stories(
-    knobs: StoryKnobs, n: int, seed: int = 0, prefix: str = DATASET
+    knobs: StoryConfig, n: int, seed: int = 0, prefix: str = DATASET
 ) -> list[TextItem]:
     """``n`` stories; item ``i`` depends only on (knobs, seed, i), so sets nest. ``prefix``
     starts every id (use one per knob setting when several sets are played together)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from oversight.core.runs import REPORT, RunStore
 from oversight.experiments.digits_debate.analysis import DigitsAnalysis, analyse
 from oversight.experiments.digits_debate.config import DigitsDebateConfig
 from oversight.experiments.digits_debate.report import build_report, summary_table
 from oversight.experiments.digits_debate.run import run
-from oversight.experiments.store import REPORT, RunStore
 from oversight.report.html import write_report
 from oversight.report.model import Table
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from oversight.core.config import Strict
 from oversight.core.records import SCHEMA_VERSION
 from oversight.metrics.estimate import Estimate, rate
 
@@ -30,7 +30,7 @@ PAPER = {
 }
 
 
-class ImageOutcome(BaseModel):
+class ImageOutcome(Strict):
     """Every game played on one test image under one setting and one planning judge.
 
     ``honest_wins[o][f]``: objective o (0..8 precommit lies, 9 no precommit), first mover f
@@ -38,8 +38,6 @@ class ImageOutcome(BaseModel):
     the end (over the two committed labels for o < 9, over all ten for o = 9).
     ``masks[o][f]``: the revealed pixels at the end, as a 64-bit mask.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     schema_version: int = SCHEMA_VERSION
     setting: str

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from oversight.core.config import Strict
 
 DEBATERS = ("minimax", "mcts", "greedy")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class JudgeTraining(_Strict):
+class JudgeTraining(Strict):
     steps: int = Field(6000, ge=1, description="Adam steps of 128 examples, fresh masks each.")
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(128, ge=1)
 
 
-class Setting(_Strict):
+class Setting(Strict):
     """One row group of the table: k revealed pixels, played by one kind of debater."""
 
     pixels: int = Field(ge=1, le=64, description="k: pixels revealed in all (one per turn).")
@@ -36,7 +34,7 @@ class Setting(_Strict):
         return data
 
 
-class MctsCheck(_Strict):
+class MctsCheck(Strict):
     """Exact minimax as ground truth for MCTS on a fixed subsample."""
 
     enabled: bool = False
@@ -45,7 +43,7 @@ class MctsCheck(_Strict):
     rollouts: list[int] = Field(default_factory=lambda: [50, 100, 200, 500, 1000])
 
 
-class DigitsDebateConfig(_Strict):
+class DigitsDebateConfig(Strict):
     experiment: Literal["digits-debate"] = "digits-debate"
     seed: int = 0
     split_seed: int = Field(0, description="Seed of the stratified 70/30 split.")

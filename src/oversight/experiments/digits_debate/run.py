@@ -16,10 +16,11 @@ from rich.progress import Progress
 
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import append_jsonl, read_jsonl
+from oversight.core.runs import RunStore
 from oversight.core.seeding import derive_seed, rng
 from oversight.experiments.digits_debate.analysis import ImageOutcome, wrong_labels
 from oversight.experiments.digits_debate.config import DigitsDebateConfig, Setting
-from oversight.experiments.store import RunStore, progress_bar
+from oversight.experiments.progress import progress_bar
 
 OUTCOMES = "outcomes.jsonl"
 NO_PRECOMMIT = 9

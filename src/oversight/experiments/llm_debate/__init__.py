@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from oversight.core.runs import REPORT, RunStore
 from oversight.experiments.llm_debate.analysis import LLMAnalysis, analyse
 from oversight.experiments.llm_debate.config import LLMDebateConfig
 from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE, judge_preferences
 from oversight.experiments.llm_debate.report import build_report, summary_table
 from oversight.experiments.llm_debate.run import run
-from oversight.experiments.store import REPORT, RunStore
 from oversight.learning.export import write_rows
 from oversight.models.base import ChatModel
 from oversight.report.html import write_report

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from oversight.core.config import Strict
 from oversight.envs.text.loaders import FORMATS
-from oversight.envs.text.stories import StoryKnobs
+from oversight.envs.text.stories import StoryConfig
 from oversight.models.inspect_api import ModelSettings
 from oversight.protocols.text import TEXT_PROTOCOLS
 
@@ -17,15 +18,11 @@ judging's answerer and critic; ``questioner_model`` (the consultancy judge's que
 back to ``judge_model`` first."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Data(_Strict):
+class Data(Strict):
     """The items: generated stories (offline), or a file (QuALITY, GPQA or plain JSONL)."""
 
     stories: int = Field(20, ge=1, description="Generated stories, when no path is given.")
-    knobs: StoryKnobs = Field(default_factory=StoryKnobs)
+    knobs: StoryConfig = Field(default_factory=StoryConfig)
     path: str | None = Field(None, description="QuALITY / GPQA / JSONL file instead of stories.")
     format: str = Field("auto", description="File format: " + ", ".join(FORMATS))
     limit: int | None = Field(None, ge=1, description="Use the first N items of the file.")
@@ -43,7 +40,7 @@ def _model_name(key: str, name: str | None) -> None:
         raise ValueError(f"{key}: {name!r} is not PROVIDER/MODEL (e.g. openai/gpt-4o-mini)")
 
 
-class Variant(_Strict):
+class Variant(Strict):
     """A debater of the tournament: a model, a prompt set and best-of-n."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
@@ -60,7 +57,7 @@ class Variant(_Strict):
     )
 
 
-class Tournament(_Strict):
+class Tournament(Strict):
     """Cross-play between debater variants: every ordered pair of distinct variants debates
     the first ``games_per_pair / 2`` items in both answer orders, so each variant argues the
     correct answer and the wrong one equally often, as debater A and as debater B."""
@@ -88,7 +85,7 @@ class Tournament(_Strict):
         return self
 
 
-class LLMDebateConfig(_Strict):
+class LLMDebateConfig(Strict):
     experiment: Literal["llm-debate"] = "llm-debate"
     seed: int = 0
     model: str = Field(

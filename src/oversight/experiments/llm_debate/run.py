@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import append_jsonl, read_jsonl
 from oversight.core.records import SCHEMA_VERSION, Transcript
+from oversight.core.runs import RunStore
 from oversight.envs.text.records import TextEpisodeParts, TextItem, quote_records
 from oversight.experiments.llm_debate.config import LLMDebateConfig
 from oversight.experiments.llm_debate.tournament import (
@@ -30,7 +31,7 @@ from oversight.experiments.llm_debate.tournament import (
     tournament_cast,
     tournament_to_play,
 )
-from oversight.experiments.store import RunStore, progress_bar
+from oversight.experiments.progress import progress_bar
 from oversight.experiments.text_debate.run import displays
 from oversight.models.base import ChatModel, ModelUsage, UsageLedger
 from oversight.models.prices import PriceTable, load_prices

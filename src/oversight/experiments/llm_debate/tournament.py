@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 from oversight.core.errors import OversightError
 from oversight.core.records import Transcript
+from oversight.core.runs import RunStore
 from oversight.envs.text.records import TextEpisodeParts, TextItem
 from oversight.experiments.llm_debate.config import LLMDebateConfig, Variant
-from oversight.experiments.store import RunStore
 from oversight.experiments.text_debate.run import displays
 from oversight.experiments.tournaments import CrossPlay, cross_play, game_of
 from oversight.prompts import SUFFIX, PromptSet

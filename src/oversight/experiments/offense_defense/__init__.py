@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from oversight.core.runs import REPORT, RunStore
 from oversight.experiments.offense_defense.analysis import Analysis, analyse
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
 from oversight.experiments.offense_defense.report import ARM_LABELS, build_report, summary_table
 from oversight.experiments.offense_defense.run import run
-from oversight.experiments.store import REPORT, RunStore
 from oversight.report.html import write_report
 
 

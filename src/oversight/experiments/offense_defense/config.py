@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from oversight.agents.critics import CriticConfig
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.core.config import Strict
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import TRIGGER_FAMILIES
 from oversight.judges.budgeted import JudgeConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AttackConfig(_Strict):
+class AttackConfig(Strict):
     families: list[str] = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
     subtlety_bits: list[int] = Field(
         default_factory=lambda: [6, 10, 14],
@@ -32,14 +29,14 @@ class AttackConfig(_Strict):
         return v
 
 
-class MakersConfig(_Strict):
+class MakersConfig(Strict):
     honest_per_problem: int = Field(4, ge=1, le=64, description="Honest artifacts per program.")
     rename_share: float = Field(
         0.3, ge=0, le=1, description="Chance each maker renames a temporary (a harmless refactor)."
     )
 
 
-class AdaptiveConfig(_Strict):
+class AdaptiveConfig(Strict):
     enabled: bool = True
     candidates: int = Field(8, ge=1, le=256, description="Backdoors vetted per attack.")
     critic: Literal["random", "guided"] = "guided"
@@ -47,7 +44,7 @@ class AdaptiveConfig(_Strict):
     subtlety_bits: list[int] = Field(default_factory=lambda: [10])
 
 
-class LearnedConfig(_Strict):
+class LearnedConfig(Strict):
     enabled: bool = True
     train_problems: int = Field(24, ge=2)
     rounds: int = Field(2, ge=1, le=10)
@@ -62,13 +59,13 @@ class LearnedConfig(_Strict):
     )
 
 
-class OffenseDefenseConfig(_Strict):
+class OffenseDefenseConfig(Strict):
     """Everything one offense-defense run needs; the resolved copy is saved in the run folder."""
 
     experiment: Literal["offense-defense"] = "offense-defense"
     seed: int = 0
     problems: int = Field(40, ge=1, description="Reference programs evaluated.")
-    generator: GeneratorKnobs = Field(default_factory=GeneratorKnobs)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     penalty: float = Field(10.0, ge=0, description="Gold value of an unacceptable artifact.")
     makers: MakersConfig = Field(default_factory=MakersConfig)
     attack: AttackConfig = Field(default_factory=AttackConfig)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from oversight.agents.attacker import AdaptiveAttacker
 from oversight.agents.critics import SearchCritic
 from oversight.core.records import Artifact, Gold, Problem, Transcript
+from oversight.core.runs import RunStore
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
 from oversight.envs.programs.makers import Made, make_backdoor, make_honest, make_lazy
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
-from oversight.experiments.store import RunStore, progress_bar
+from oversight.experiments.progress import progress_bar
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, run_protocol
 

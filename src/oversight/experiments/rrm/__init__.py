@@ -3,8 +3,8 @@ when the judge is assisted by agents trained one level below?"""
 
 from __future__ import annotations
 
+from oversight.core.runs import REPORT, RunStore
 from oversight.experiments.rrm.config import RRMExperimentConfig
-from oversight.experiments.store import REPORT, RunStore
 from oversight.report.html import write_report
 
 

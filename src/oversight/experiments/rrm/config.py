@@ -1,12 +1,178 @@
-"""Config schema of the recursive reward modeling (RRM) experiment."""
+"""Config schema of the recursive reward modeling (RRM) experiment (:mod:`.driver`).
+
+Kept apart from the driver so that configs validate, and bad ones are refused with a reason,
+without importing torch.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
-from oversight.learning.rrm_config import RRMConfig
+from oversight.core.config import Strict
+from oversight.envs.programs.generator import GeneratorConfig
+from oversight.envs.programs.makers import TRIGGER_FAMILIES
+from oversight.envs.programs.traces import Default, Order
+from oversight.judges.recursive import TraceAssistedJudgeConfig
+
+LEVELS = {0: "execution traces", 1: "counterexample critic", 2: "program improver"}
+"""The levels of the program environment; ``depth`` counts the learned ones (1 or 2)."""
+
+PRIMITIVE_COST = 1
+"""The cheapest check a judge can make: evaluating one line (one trace step) costs 1."""
+
+Supervision = Literal["unassisted", "assisted", "gold"]
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+class Level0Config(Strict):
+    """The level-0 knobs (see :class:`~oversight.judges.recursive.TraceAssistedJudgeConfig`)."""
+
+    tracer_epsilon: float = Field(0.0, ge=0, le=1, description="Per-step error of tracers.")
+    lying: bool = Field(False, description="The artifact's tracer lies to hide a difference.")
+    checker_budget: int = Field(10_000, ge=0, description="Steps the trace checker may check.")
+    checker_order: Order = "backward"
+    default: Default = Field("accept", description="Ruling on a contest the judge can't afford.")
+    noise: float = Field(0.0, ge=0, le=0.5, description="Chance each verdict is flipped.")
+
+
+class ModeConfig(Strict):
+    """One supervision mode of level 2; ``level0`` overrides the run's level-0 knobs."""
+
+    name: str
+    supervision: Supervision
+    level0: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("level0")
+    @classmethod
+    def _known(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(set(v) - set(Level0Config.model_fields))
+        if bad:
+            raise ValueError(
+                f"unknown level0 keys {bad}; allowed: {', '.join(Level0Config.model_fields)}"
+            )
+        return v
+
+
+def _default_modes() -> list[ModeConfig]:
+    return [
+        ModeConfig(name="unassisted", supervision="unassisted"),
+        ModeConfig(name="assisted", supervision="assisted"),
+        ModeConfig(
+            name="assisted-noisy-l0",
+            supervision="assisted",
+            level0={"tracer_epsilon": 0.003, "lying": True, "checker_budget": 8},
+        ),
+        ModeConfig(name="gold", supervision="gold"),
+    ]
+
+
+class RMConfig(Strict):
+    """Reward models (level 2: pointwise on (R, P); level 1: a pointer net on claims)."""
+
+    hidden: int = Field(16, ge=2)
+    mixer: Literal["attention", "gru", "conv"] = "conv"  # reward_models.Mixer
+    epochs: int = Field(5, ge=1, description="Epochs of the first round's RM2.")
+    warm_epochs: int = Field(2, ge=1, description="Epochs of later rounds, continuing the last.")
+    lr: float = Field(3e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    claim_epochs: int = Field(10, ge=1)
+
+
+class RLConfig(Strict):
+    """Policy-gradient settings of one learned agent (one run of ``train_policy``)."""
+
+    steps: int = Field(80, ge=1)
+    batch: int = Field(32, ge=2)
+    lr: float = Field(0.01, gt=0)
+    beta_kl: float = Field(0.01, ge=0)
+    checkpoints: int = Field(10, ge=1, description="Evaluations along training (RL curve).")
+
+
+class RRMConfig(Strict):
+    """Everything the RRM driver needs for one seed."""
+
+    depth: int = Field(2, description="Learned levels: 1 (critic) or 2 (critic and improver).")
+    judge_budget: int = Field(16, description="Line evaluations per verdict, at every level.")
+    generator: GeneratorConfig = Field(
+        default_factory=lambda: GeneratorConfig(
+            bits=10,
+            length=160,
+            live_guards=8,
+            rarity_bits=(4, 8),
+            decoy_guards=8,
+            dead_lines=16,
+            redundant_pairs=6,
+            guard_on_temp=0.3,
+        )
+    )
+    train_refs: int = Field(10, ge=1, description="Reference programs trained on.")
+    test_refs: int = Field(6, ge=1, description="Held-out reference programs measured on.")
+    penalty: float = Field(10.0, ge=0)
+    rounds: int = Field(3, ge=1, le=20)
+    level0: Level0Config = Field(default_factory=Level0Config)
+    modes: list[ModeConfig] = Field(default_factory=_default_modes)
+    verdicts_first_round: int = Field(2000, ge=10, description="Verdicts per RM in round 0.")
+    verdicts_per_round: int = Field(600, ge=0, description="Verdicts added each later round.")
+    maker_share: float = Field(0.25, ge=0, le=1, description="Share of artifacts from makers.")
+    train_families: list[str] = Field(default_factory=lambda: ["honest", "lazy", "literal"])
+    held_out_families: list[str] = Field(default_factory=lambda: ["mixing", "spread"])
+    subtlety_bits: list[int] = Field(default_factory=lambda: [4, 6, 8])
+    claim_artifacts: int = Field(
+        24, ge=2, description="Artifacts per round on which every possible claim is judged."
+    )
+    rm: RMConfig = Field(default_factory=RMConfig)
+    critic_rl: RLConfig = Field(
+        default_factory=lambda: RLConfig(steps=30, batch=32, lr=0.003, checkpoints=1)
+    )
+    improver_rl: RLConfig = Field(default_factory=RLConfig)
+    improver_hidden: int = Field(16, ge=4)
+    bon_n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128, 256])
+    eval_items: int = Field(200, ge=10, description="Held-out artifacts judged per mode.")
+    exploit_budget: int = Field(16, ge=0, description="Candidates per reference in the search.")
+    level0_sweep: list[dict[str, Any]] = Field(
+        default_factory=lambda: [
+            {},
+            {"tracer_epsilon": 0.01},
+            {"lying": True},
+            {"lying": True, "checker_budget": 8},
+            {"lying": True, "checker_budget": 0},
+        ]
+    )
+    transcripts_per_mode: int = Field(40, ge=0, description="Held-out transcripts kept per mode.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RRMConfig:
+        if self.depth not in (1, 2):
+            raise ValueError(
+                f"depth {self.depth}: the program environment has levels "
+                + ", ".join(f"{k} ({v})" for k, v in LEVELS.items())
+                + "; depth counts the learned levels above 0, so it must be 1 or 2"
+            )
+        if self.judge_budget < PRIMITIVE_COST:
+            raise ValueError(
+                f"judge_budget {self.judge_budget} cannot pay for one primitive check "
+                f"(checking one trace step costs {PRIMITIVE_COST} line evaluation)"
+            )
+        allowed = ("honest", "lazy", *TRIGGER_FAMILIES)
+        for key in ("train_families", "held_out_families"):
+            bad = [f for f in getattr(self, key) if f not in allowed]
+            if bad:
+                raise ValueError(f"{key}: unknown {bad}; allowed: {', '.join(allowed)}")
+        names = [m.name for m in self.modes]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(f"modes need distinct names, got {names}")
+        if any(n < 1 for n in self.bon_n):
+            raise ValueError("bon_n values must be at least 1")
+        return self
+
+    def level0_for(self, mode: ModeConfig | None = None, **extra: Any) -> TraceAssistedJudgeConfig:
+        """The trace-assisted judge of a mode (or the run's level 0), at ``judge_budget``."""
+        knobs = {**self.level0.model_dump(), **(mode.level0 if mode else {}), **extra}
+        return TraceAssistedJudgeConfig(budget=self.judge_budget, **knobs)
 
 
 class RRMExperimentConfig(RRMConfig):

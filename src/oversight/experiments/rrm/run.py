@@ -1,7 +1,7 @@
 """Run the RRM experiment: build the shared references once, then every seed's rounds.
 
 Seeds run in parallel worker processes (forked after the references are built, so they share
-them). Each seed's stages are checkpointed by :class:`~oversight.learning.rrm.SeedRun` as they
+them). Each seed's stages are checkpointed by :class:`~.driver.SeedRun` as they
 finish, so a killed run resumes from its last stage; the seeds' held-out transcripts are
 appended to the run's ``transcripts.jsonl`` once, when the seed finishes.
 """
@@ -14,14 +14,15 @@ import queue
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from oversight.core.runs import RunStore
+from oversight.experiments.progress import progress_bar
 from oversight.experiments.rrm.config import RRMExperimentConfig
-from oversight.experiments.store import RunStore, progress_bar
 
 _STATE: dict[str, Any] = {}  # what forked workers inherit: the world and the progress queue
 
 
 def _seed_worker(seed: int) -> tuple[dict[str, Any], list[Any]]:
-    from oversight.learning.rrm import SeedRun
+    from oversight.experiments.rrm.driver import SeedRun
 
     cfg, world, store_path, events = (_STATE[k] for k in ("cfg", "world", "store", "events"))
     run = SeedRun(
@@ -36,7 +37,7 @@ def _seed_worker(seed: int) -> tuple[dict[str, Any], list[Any]]:
 
 def run(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True) -> list[dict[str, Any]]:
     """Every seed's results (resumed from checkpoints where they exist), in seed order."""
-    from oversight.learning.rrm import World, stages
+    from oversight.experiments.rrm.driver import World, stages
 
     with progress_bar(progress) as bar:
         refs = bar.add_task("references (gold, features)", total=cfg.train_refs + cfg.test_refs)

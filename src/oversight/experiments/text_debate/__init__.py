@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oversight.experiments.store import REPORT, RunStore
+from oversight.core.runs import REPORT, RunStore
 from oversight.experiments.text_debate.analysis import TextAnalysis, analyse
 from oversight.experiments.text_debate.config import TextDebateConfig
 from oversight.experiments.text_debate.report import build_report, summary_table

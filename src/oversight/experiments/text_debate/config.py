@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from oversight.agents.simulated_text import DebaterKnobs
-from oversight.envs.text.stories import StoryKnobs
-from oversight.judges.simulated_text import TextJudgeKnobs
+from oversight.agents.simulated_text import DebaterConfig
+from oversight.core.config import Strict
+from oversight.envs.text.stories import StoryConfig
+from oversight.judges.simulated_text import TextJudgeConfig
 from oversight.protocols.text import TEXT_PROTOCOLS
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _default_levels() -> dict[str, StoryKnobs]:
+def _default_levels() -> dict[str, StoryConfig]:
     return {
-        "easy": StoryKnobs(distractor_facts=1, near_misses=0, filler=4, mentions=1),
-        "medium": StoryKnobs(distractor_facts=3, near_misses=1, filler=8, mentions=2),
-        "hard": StoryKnobs(distractor_facts=5, near_misses=2, filler=16, mentions=3),
+        "easy": StoryConfig(distractor_facts=1, near_misses=0, filler=4, mentions=1),
+        "medium": StoryConfig(distractor_facts=3, near_misses=1, filler=8, mentions=2),
+        "hard": StoryConfig(distractor_facts=5, near_misses=2, filler=16, mentions=3),
     }
 
 
-class Sweeps(_Strict):
+class Sweeps(Strict):
     """Knobs varied one at a time around the base setting, for every protocol."""
 
     fabrication_rate: list[float] = Field(
@@ -46,7 +43,7 @@ class Sweeps(_Strict):
         return v
 
 
-class Variant(DebaterKnobs):
+class Variant(DebaterConfig):
     """A debater variant in the tournament: a name and its knobs."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
@@ -62,7 +59,7 @@ def _default_variants() -> list[Variant]:
     ]
 
 
-class Tournament(_Strict):
+class Tournament(Strict):
     """Cross-play between debater variants: every ordered pair (self-play included) debates
     every tournament story in both answer orders."""
 
@@ -81,18 +78,18 @@ class Tournament(_Strict):
         return self
 
 
-class TextDebateConfig(_Strict):
+class TextDebateConfig(Strict):
     """Everything one text-debate run needs; the resolved copy is saved in the run folder."""
 
     experiment: Literal["text-debate"] = "text-debate"
     seed: int = 0
     stories: int = Field(120, ge=1, description="Generated stories per difficulty level.")
-    levels: dict[str, StoryKnobs] = Field(default_factory=_default_levels)
+    levels: dict[str, StoryConfig] = Field(default_factory=_default_levels)
     difficulty: str = Field("medium", description="The base level (a key of levels).")
     protocols: list[str] = Field(default_factory=lambda: list(TEXT_PROTOCOLS))
     rounds: int = Field(2, ge=1, le=20, description="Rounds of debate and of consultancy.")
-    judge: TextJudgeKnobs = Field(default_factory=TextJudgeKnobs)
-    debater: DebaterKnobs = Field(default_factory=DebaterKnobs)
+    judge: TextJudgeConfig = Field(default_factory=TextJudgeConfig)
+    debater: DebaterConfig = Field(default_factory=DebaterConfig)
     sweeps: Sweeps = Field(default_factory=Sweeps)
     tournament: Tournament = Field(default_factory=Tournament)
     bootstrap: int = Field(1000, ge=10)

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from oversight.agents.simulated_text import DebaterKnobs, SimulatedQuestioner, SimulatedTextDebater
+from oversight.agents.simulated_text import DebaterConfig, SimulatedQuestioner, SimulatedTextDebater
 from oversight.core.records import Transcript
+from oversight.core.runs import RunStore
 from oversight.envs.text.records import TextEpisodeParts, TextItem, quote_records, text_episode
 from oversight.envs.text.stories import generate_stories
-from oversight.experiments.store import RunStore, progress_bar
+from oversight.experiments.progress import progress_bar
 from oversight.experiments.text_debate.config import TextDebateConfig
-from oversight.judges.simulated_text import SimulatedTextJudge, TextJudgeKnobs
+from oversight.judges.simulated_text import SimulatedTextJudge, TextJudgeConfig
 from oversight.protocols.engine import Agent, Episode, run_protocol
 from oversight.protocols.text import (
     CONSULTANT,
@@ -81,12 +82,16 @@ def displays(protocol: str, item: TextItem) -> Iterator[tuple[str, TextEpisodePa
             yield tag, text_episode(item, shown, text_positions(protocol, proposed), proposed, tag)
 
 
-def _judge(knobs: TextJudgeKnobs, seed: int) -> SimulatedTextJudge:
+def _judge(knobs: TextJudgeConfig, seed: int) -> SimulatedTextJudge:
     return SimulatedTextJudge(knobs, seed=seed)
 
 
 def _debater(
-    knowledge: dict[str, TextItem], knobs: DebaterKnobs, judge: TextJudgeKnobs, seed: int, name: str
+    knowledge: dict[str, TextItem],
+    knobs: DebaterConfig,
+    judge: TextJudgeConfig,
+    seed: int,
+    name: str,
 ) -> SimulatedTextDebater:
     # Best-of-n plans against a noise-free copy of the judge's knobs.
     return SimulatedTextDebater(knowledge, knobs, SimulatedTextJudge(judge), seed, name)

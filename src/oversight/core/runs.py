@@ -9,8 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import append_jsonl, read_jsonl
 from oversight.core.records import Transcript
@@ -71,17 +69,6 @@ class RunStore:
         folder = self.path / "checkpoints"
         folder.mkdir(exist_ok=True)
         return folder / name
-
-
-def progress_bar(enabled: bool = True) -> Progress:
-    """The progress display every experiment uses: one line per task, with counts and time."""
-    return Progress(
-        TextColumn("{task.description:<30}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )
 
 
 def _json_number(v: Any) -> Any:

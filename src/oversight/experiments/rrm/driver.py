@@ -48,29 +48,30 @@ import torch
 
 from oversight.agents.claim_critic import ClaimCritic, PointerPolicy, choices, claim_input
 from oversight.agents.improver import ImproverNet, ImproverState, apply_action, valid_actions
-from oversight.agents.learned_critic import PointerNet, line_features, new_pointer
+from oversight.agents.learned_critic import PointerNet, new_pointer
 from oversight.core.budget import Meter
 from oversight.core.errors import OversightError
 from oversight.core.records import Artifact, Gold, Problem, Transcript, Verdict
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.dsl import Program, parse
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs, Reference, generate_reference
+from oversight.envs.programs.features import line_features
+from oversight.envs.programs.generator import GeneratorConfig, Reference, generate_reference
 from oversight.envs.programs.interpreter import run_steps
 from oversight.envs.programs.makers import TRIGGER_FAMILIES, make
 from oversight.envs.programs.oracle import gold_oracle
+from oversight.experiments.rrm.config import (
+    ModeConfig,
+    RLConfig,
+    RRMConfig,
+    Supervision,
+)
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.judges.recursive import TraceAssistedJudge, TraceAssistedJudgeConfig
 from oversight.learning import reward_models as rms
 from oversight.learning.adversarial import candidate_pool, propose, search_pool
 from oversight.learning.best_of_n import best_of_n_distribution, best_of_n_kl
 from oversight.learning.policy_gradient import PGConfig, action_probs, policy_kl, train_policy
-from oversight.learning.rrm_config import (
-    ModeConfig,
-    RLConfig,
-    RRMConfig,
-    Supervision,
-)
 from oversight.metrics.calibration import expected_calibration_error
 from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
 
@@ -119,7 +120,7 @@ class RefTable:
         return {int(a): i for i, a in enumerate(self.actions)}
 
 
-def _table_data(knobs: GeneratorKnobs, seed: int, penalty: float) -> dict[str, Any]:
+def _table_data(knobs: GeneratorConfig, seed: int, penalty: float) -> dict[str, Any]:
     """What a worker computes for one reference: gold of every edit and its features."""
     torch.set_num_threads(1)
     ref = generate_reference(knobs, seed)
