@@ -26,8 +26,8 @@ import tempfile
 import time
 
 from oversight.agents.llm import LLMSpeaker
+from oversight.envs.text.env import displays
 from oversight.envs.text.stories import StoryConfig, generate_stories
-from oversight.experiments.text_debate.run import displays
 from oversight.judges.llm import LLMJudge
 from oversight.models import (
     InspectModel,

@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 from oversight.agents.llm import LLMSpeaker
 from oversight.cli import app
 from oversight.core.runs import RunStore
+from oversight.envs.text.env import displays
 from oversight.envs.text.stories import StoryConfig, generate_stories
 from oversight.experiments import llm_debate
 from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig
 from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE
-from oversight.experiments.text_debate.run import displays
 from oversight.judges.llm import LLMJudge
 from oversight.learning.export import PreferenceRow, read_rows
 from oversight.models import InspectModel, ModelSettings, mock_output

@@ -17,8 +17,8 @@ from inspect_ai.model import (
 )
 
 from oversight.agents.llm import LLMSpeaker, last_tag
+from oversight.envs.text.env import displays
 from oversight.envs.text.stories import StoryConfig, generate_stories
-from oversight.experiments.text_debate.run import displays
 from oversight.judges.llm import LLMJudge, neutralize, parse_elicited
 from oversight.models import InspectModel, ModelSettings, UsageLedger, mock_output
 from oversight.protocols.engine import Episode, run_protocol

@@ -15,13 +15,13 @@ from oversight.cli import app
 from oversight.core.errors import OversightError
 from oversight.core.records import Verdict
 from oversight.core.runs import RunStore
+from oversight.envs.text.env import displays
 from oversight.envs.text.stories import generate_stories
 from oversight.experiments import llm_debate
 from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig, Tournament, Variant
 from oversight.experiments.llm_debate.cost import estimate_cost
 from oversight.experiments.llm_debate.tournament import tournament_items, variant_prompts
-from oversight.experiments.text_debate.run import displays
 from oversight.judges.llm import LLMJudge
 from oversight.models import ScriptedModel
 from oversight.models.prices import load_prices

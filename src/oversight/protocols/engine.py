@@ -6,14 +6,19 @@ turn sees only the messages from earlier rounds. After the last round the judge 
 Direct judging, critique-assisted judging, debate and consultancy are all just rule sets here.
 
 Every call is batched: an agent gets the whole batch of episodes for its turn and returns one
-message per episode; the judge returns one verdict per episode.
+message per episode; the judge returns one verdict per episode. :func:`play` is the one loop
+that plays judged cases: it batches them, skips episodes already stored, attaches gold after the
+verdict and stores each batch as it finishes.
+
+The engine is generic in the context type ``C`` an environment gives its parties (parsed
+programs, a text display): ``Episode[C]``, ``Agent[C]`` and ``Judge[C]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from typing import Protocol as TypingProtocol
 
 from pydantic import Field
@@ -21,6 +26,9 @@ from pydantic import Field
 from oversight.core.config import Strict
 from oversight.core.errors import OversightError
 from oversight.core.records import Artifact, Check, Message, Problem, Transcript, Verdict
+from oversight.envs.base import Case
+
+C = TypeVar("C")
 
 
 class Turn(Strict):
@@ -47,7 +55,7 @@ class Protocol(Strict):
 
 
 @dataclass
-class Episode:
+class Episode(Generic[C]):
     """Working state of one episode while a protocol runs.
 
     ``context`` holds environment-specific parsed objects (e.g. programs) so agents and judges
@@ -57,7 +65,7 @@ class Episode:
     episode_id: str
     problem: Problem
     artifact: Artifact
-    context: Any = None
+    context: C
     messages: list[Message] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
 
@@ -71,28 +79,91 @@ class Episode:
         ]
 
 
-class Agent(TypingProtocol):
+C_contra = TypeVar("C_contra", contravariant=True)
+
+
+class Agent(TypingProtocol[C_contra]):
     """Anything that speaks in a protocol: returns one message per episode."""
 
     name: str
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]: ...
+    def act(self, role: str, round: int, episodes: Sequence[Episode[C_contra]]) -> list[Message]:
+        """One message per episode for ``role`` in round ``round``."""
+        ...
 
 
-class Judge(TypingProtocol):
+class Judge(TypingProtocol[C_contra]):
     """Rules on each episode from what it may see; records the checks it pays for in
     ``episode.checks``."""
 
     name: str
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]: ...
+    def rule(self, episodes: Sequence[Episode[C_contra]]) -> list[Verdict]:
+        """One verdict per episode."""
+        ...
+
+
+class TranscriptStore(TypingProtocol):
+    """Where :func:`play` appends finished batches (a run folder's
+    :class:`~oversight.core.runs.RunStore`)."""
+
+    def append(self, transcripts: list[Transcript]) -> None: ...
+
+    def done_ids(self) -> set[str]: ...
+
+
+def play(
+    protocol: Protocol,
+    cases: Iterable[Case[C]],
+    agents: Mapping[str, Agent[C]],
+    judge: Judge[C],
+    arm: str,
+    store: TranscriptStore | None = None,
+    batch: int = 64,
+    *,
+    prefix: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    annotate: Callable[[Case[C], Transcript], Mapping[str, Any]] | None = None,
+    done: Container[str] | None = None,
+    on_batch: Callable[[list[Transcript]], None] | None = None,
+) -> list[Transcript]:
+    """Play ``protocol`` on every case not finished yet; the transcripts played now.
+
+    Episode ids are ``PREFIX/ARTIFACT_ID`` (``prefix`` defaults to ``arm``); ids in ``done``
+    (default: those already in ``store``) are skipped, so a resumed run redoes nothing. Each
+    batch of ``batch`` episodes is played, given its gold (after the verdict: the judge never
+    sees it) and ``meta`` (the case's own, then ``meta``, then ``annotate(case, transcript)``),
+    appended to ``store`` and passed to ``on_batch``, before the next batch starts.
+    """
+    if batch < 1:
+        raise OversightError(f"batch: must be at least 1, got {batch}")
+    skip = done if done is not None else (store.done_ids() if store is not None else set())
+    head = arm if prefix is None else prefix
+    todo = [(f"{head}/{c.artifact.id}", c) for c in cases]
+    todo = [(eid, c) for eid, c in todo if eid not in skip]
+    played: list[Transcript] = []
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        episodes = [Episode(eid, c.problem, c.artifact, c.context) for eid, c in chunk]
+        transcripts = run_protocol(protocol, episodes, agents, judge, arm=arm)
+        for t, (_, case) in zip(transcripts, chunk, strict=True):
+            t.gold = case.gold
+            t.meta = {**case.meta, **(meta or {})}
+            if annotate is not None:
+                t.meta.update(annotate(case, t))
+        if store is not None:
+            store.append(transcripts)
+        if on_batch is not None:
+            on_batch(transcripts)
+        played += transcripts
+    return played
 
 
 def run_protocol(
     protocol: Protocol,
-    episodes: Sequence[Episode],
-    agents: Mapping[str, Agent],
-    judge: Judge,
+    episodes: Sequence[Episode[C]],
+    agents: Mapping[str, Agent[C]],
+    judge: Judge[C],
     arm: str = "",
 ) -> list[Transcript]:
     """Play ``protocol`` on a batch of episodes and return their transcripts (gold not set)."""
@@ -131,7 +202,7 @@ def run_protocol(
     ]
 
 
-def _frozen_view(episodes: Sequence[Episode], round_index: int) -> list[Episode]:
+def _frozen_view(episodes: Sequence[Episode[C]], round_index: int) -> list[Episode[C]]:
     """Copies that show only messages of earlier rounds (for simultaneous turns)."""
     return [
         Episode(e.episode_id, e.problem, e.artifact, e.context, e.visible(round_index), e.checks)
@@ -140,7 +211,7 @@ def _frozen_view(episodes: Sequence[Episode], round_index: int) -> list[Episode]
 
 
 def _append(
-    episodes: Sequence[Episode], messages: list[Message], turn: Turn, round_index: int
+    episodes: Sequence[Episode[C]], messages: list[Message], turn: Turn, round_index: int
 ) -> None:
     if len(messages) != len(episodes):
         raise RuntimeError(

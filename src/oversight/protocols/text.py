@@ -15,26 +15,18 @@ answer ``Verdict.accept`` refers to); see :mod:`oversight.envs.text.records`.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from oversight.envs.text.env import (
+    ANSWERER,
+    CONSULTANT,
+    CRITIC,
+    DEBATERS,
+    QUESTIONER,
+    TEXT_PROTOCOLS,
+    TextProtocolName,
+    text_positions,
+)
 from oversight.protocols.engine import DIRECT, Protocol
 from oversight.protocols.rules import ConsultancyRules, DebateRules
-
-TextProtocolName = Literal[
-    "debate-sequential", "debate-simultaneous", "consultancy", "critique", "direct"
-]
-TEXT_PROTOCOLS: tuple[str, ...] = (
-    "debate-sequential",
-    "debate-simultaneous",
-    "consultancy",
-    "critique",
-    "direct",
-)
-DEBATERS = ("debater_a", "debater_b")
-CONSULTANT = "consultant"
-QUESTIONER = "judge_questions"
-ANSWERER = "answerer"
-CRITIC = "critic"
 
 
 def text_protocol(name: str, rounds: int = 2) -> Protocol:
@@ -66,16 +58,14 @@ def text_protocol(name: str, rounds: int = 2) -> Protocol:
     raise ValueError(f"unknown text protocol {name!r}; allowed: {', '.join(TEXT_PROTOCOLS)}")
 
 
-def text_positions(name: str, proposed: int) -> dict[str, int]:
-    """Role -> displayed answer it argues, for two displayed answers and ``proposed`` (0/1)."""
-    if proposed not in (0, 1):
-        raise ValueError(f"proposed must be 0 or 1 with two displayed answers, got {proposed}")
-    if name.startswith("debate"):
-        return {DEBATERS[0]: 0, DEBATERS[1]: 1}
-    if name == "consultancy":
-        return {CONSULTANT: proposed}
-    if name == "critique":
-        return {ANSWERER: proposed, CRITIC: 1 - proposed}
-    if name == "direct":
-        return {}
-    raise ValueError(f"unknown text protocol {name!r}; allowed: {', '.join(TEXT_PROTOCOLS)}")
+__all__ = [
+    "ANSWERER",
+    "CONSULTANT",
+    "CRITIC",
+    "DEBATERS",
+    "QUESTIONER",
+    "TEXT_PROTOCOLS",
+    "TextProtocolName",
+    "text_positions",
+    "text_protocol",
+]

@@ -38,6 +38,7 @@ from pydantic import Field, model_validator
 
 from oversight.core.config import Strict
 from oversight.core.records import Artifact, Gold, Problem
+from oversight.envs.base import Case
 from oversight.envs.text.quotes import (
     SourceIndex,
     render_for_judge,
@@ -141,16 +142,6 @@ def render_answers(answers: Sequence[str]) -> str:
     return "\n".join(f"{LETTERS[i]}: {a}" for i, a in enumerate(answers))
 
 
-@dataclass
-class TextEpisodeParts:
-    """Everything to build an engine Episode for one display of an item, plus its gold."""
-
-    problem: Problem
-    artifact: Artifact
-    context: TextContext
-    gold: Gold
-
-
 def text_episode(
     item: TextItem,
     shown: Sequence[int],
@@ -159,7 +150,7 @@ def text_episode(
     tag: str = "",
     author: str = "",
     problem: Problem | None = None,
-) -> TextEpisodeParts:
+) -> Case[TextContext]:
     """One display of ``item``: options ``shown`` (indices into ``item.answers``) in order,
     ``positions`` (role -> displayed index it argues), ``proposed`` (displayed index the
     artifact claims). ``tag`` distinguishes artifact ids of several displays of one item."""
@@ -192,7 +183,7 @@ def text_episode(
             "evidence": [list(s) for s in item.evidence],
         },
     )
-    return TextEpisodeParts(problem, artifact, ctx, gold)
+    return Case(problem, artifact, ctx, gold)
 
 
 def judge_view(

@@ -14,6 +14,7 @@ import numpy as np
 
 from oversight.core.config import Strict
 from oversight.core.records import SCHEMA_VERSION
+from oversight.experiments.digits_debate.config import setting_id
 from oversight.metrics.estimate import Estimate, rate
 
 NO_PRECOMMIT = 9
@@ -163,7 +164,6 @@ def _scores(p: np.ndarray, n_boot: int, seed: int) -> tuple[dict, dict]:
 
 def analyse(cfg, results: dict) -> DigitsAnalysis:
     """Tables, controls, MCTS check and flat metrics from :func:`run`'s results."""
-    from oversight.experiments.digits_debate.run import setting_id
 
     a = DigitsAnalysis()
     n_boot, seed = cfg.bootstrap, cfg.seed

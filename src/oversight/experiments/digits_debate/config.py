@@ -34,6 +34,12 @@ class Setting(Strict):
         return data
 
 
+def setting_id(s: Setting) -> str:
+    """The key a setting's outcomes are stored under, e.g. ``k6_mcts_r100``."""
+    suffix = f"_r{s.rollouts}" if s.debater == "mcts" else ""
+    return f"k{s.pixels}_{s.debater}{suffix}"
+
+
 class MctsCheck(Strict):
     """Exact minimax as ground truth for MCTS on a fixed subsample."""
 

@@ -19,16 +19,11 @@ from oversight.core.jsonl import append_jsonl, read_jsonl
 from oversight.core.runs import RunStore
 from oversight.core.seeding import derive_seed, rng
 from oversight.experiments.digits_debate.analysis import ImageOutcome, wrong_labels
-from oversight.experiments.digits_debate.config import DigitsDebateConfig, Setting
+from oversight.experiments.digits_debate.config import DigitsDebateConfig, Setting, setting_id
 from oversight.experiments.progress import progress_bar
 
 OUTCOMES = "outcomes.jsonl"
 NO_PRECOMMIT = 9
-
-
-def setting_id(s: Setting) -> str:
-    suffix = f"_r{s.rollouts}" if s.debater == "mcts" else ""
-    return f"k{s.pixels}_{s.debater}{suffix}"
 
 
 @dataclass

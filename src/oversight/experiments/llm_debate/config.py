@@ -18,6 +18,17 @@ judging's answerer and critic; ``questioner_model`` (the consultancy judge's que
 back to ``judge_model`` first."""
 
 
+PART_OF_ROLE = {
+    "debater_a": "debater",
+    "debater_b": "debater",
+    "consultant": "consultant",
+    "answerer": "critic",
+    "critic": "critic",
+    "judge_questions": "questioner",
+}
+"""Which model key speaks each role (see :data:`ROLE_KEYS`)."""
+
+
 class Data(Strict):
     """The items: generated stories (offline), or a file (QuALITY, GPQA or plain JSONL)."""
 

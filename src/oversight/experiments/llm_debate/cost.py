@@ -9,7 +9,7 @@ Calls Inspect's cache will serve are not known in advance and are counted as pai
 from __future__ import annotations
 
 from oversight.envs.text.records import TextItem
-from oversight.experiments.llm_debate.config import LLMDebateConfig
+from oversight.experiments.llm_debate.config import PART_OF_ROLE, LLMDebateConfig
 from oversight.models.prices import PriceTable
 from oversight.protocols.text import DEBATERS, text_protocol
 
@@ -29,8 +29,6 @@ def estimate_cost(
     ``tournament`` games ((variant A, variant B) -> games to play; a best-of-n speech costs n
     speeches and n elicited judgments), with a one-line ``text`` summary. ``dollars`` is None
     when a model has no price."""
-    from oversight.experiments.llm_debate.run import PART_OF_ROLE
-
     games = tournament or {}
     if not items:
         return {"by_model": {}, "dollars": 0.0, "text": "estimated cost: nothing to play"}

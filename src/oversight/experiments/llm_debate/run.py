@@ -24,32 +24,26 @@ from oversight.core.errors import OversightError
 from oversight.core.jsonl import append_jsonl, read_jsonl
 from oversight.core.records import SCHEMA_VERSION, Transcript
 from oversight.core.runs import RunStore
-from oversight.envs.text.records import TextEpisodeParts, TextItem, quote_records
-from oversight.experiments.llm_debate.config import LLMDebateConfig
+from oversight.envs.base import Case
+from oversight.envs.text.env import TextEnv, annotate_quotes
+from oversight.envs.text.records import TextContext, TextItem
+from oversight.experiments.llm_debate.cast import cast
+from oversight.experiments.llm_debate.config import PART_OF_ROLE, LLMDebateConfig
+from oversight.experiments.llm_debate.cost import estimate_cost
 from oversight.experiments.llm_debate.tournament import (
     TOURNAMENT,
     tournament_cast,
     tournament_to_play,
 )
 from oversight.experiments.progress import progress_bar
-from oversight.experiments.text_debate.run import displays
 from oversight.models.base import ChatModel, ModelUsage, UsageLedger
-from oversight.models.prices import PriceTable, load_prices
+from oversight.models.prices import load_prices
 from oversight.prompts import PromptSet
-from oversight.protocols.engine import Agent, Episode, Judge, Protocol, run_protocol
+from oversight.protocols.engine import Agent, Protocol, play
 from oversight.protocols.text import text_protocol
 
 USAGE = "usage.jsonl"
 PROMPTS = "prompts"
-PART_OF_ROLE = {
-    "debater_a": "debater",
-    "debater_b": "debater",
-    "consultant": "consultant",
-    "answerer": "critic",
-    "critic": "critic",
-    "judge_questions": "questioner",
-}
-"""Which model key speaks each role (see :data:`~.config.ROLE_KEYS`)."""
 
 
 class UsageRow(BaseModel):
@@ -73,71 +67,16 @@ def load_items(cfg: LLMDebateConfig) -> list[TextItem]:
 
 def episodes_to_play(
     cfg: LLMDebateConfig, items: list[TextItem], done: set[str]
-) -> dict[str, list[tuple[str, TextEpisodeParts, dict]]]:
-    """Per protocol: (episode id, parts, transcript meta) of every episode not on disk."""
-    out = {}
-    for protocol in cfg.protocols:
-        out[protocol] = [
-            (eid, parts, {"protocol": protocol, "item": it.id, "display": tag})
-            for it in items
-            for tag, parts in displays(protocol, it)
-            if (eid := f"{protocol}/{parts.artifact.id}") not in done
+) -> dict[str, list[Case[TextContext]]]:
+    """Per protocol: the cases of every episode not on disk."""
+    return {
+        protocol: [
+            c
+            for c in TextEnv(items, protocol).all_cases()
+            if f"{protocol}/{c.artifact.id}" not in done
         ]
-    return out
-
-
-@dataclass
-class Cast:
-    """The models, speakers and judge of a run, sharing one usage ledger."""
-
-    ledger: UsageLedger
-    speakers: dict[str, Agent]
-    judge: Judge
-    models: dict[str, str]  # part -> model name
-    opened: dict[str, ChatModel]  # model name -> model, opened once
-    opener: Callable[[str], ChatModel]
-
-    def model(self, name: str) -> ChatModel:
-        """The model called ``name``, opened on first use."""
-        if name not in self.opened:
-            self.opened[name] = self.opener(name)
-        return self.opened[name]
-
-
-def cast(
-    cfg: LLMDebateConfig,
-    prompts: PromptSet,
-    prices: PriceTable,
-    open_model: Callable[[str], ChatModel] | None = None,
-) -> Cast:
-    """One model per distinct name (``open_model``, default Inspect), the speakers and judge."""
-    from oversight.agents.llm import LLMSpeaker
-    from oversight.judges.llm import LLMJudge
-    from oversight.models.inspect_api import InspectModel
-
-    opener = open_model or (lambda name: InspectModel(name, cfg.settings))
-    ledger = UsageLedger(prices.cost)
-    names = {part: cfg.role_model(part) for part in set(PART_OF_ROLE.values()) | {"judge"}}
-    opened = {name: opener(name) for name in sorted(set(names.values()))}
-    speakers: dict[str, Agent] = {}
-    for role, part in PART_OF_ROLE.items():
-        speakers[role] = LLMSpeaker(
-            opened[names[part]],
-            prompts,
-            word_limit=cfg.word_limit,
-            max_tokens=cfg.max_tokens,
-            temperature=cfg.temperature,
-            ledger=ledger,
-        )
-    judge = LLMJudge(
-        opened[names["judge"]],
-        prompts,
-        probs=cfg.judge_probs,
-        max_tokens=cfg.judge_max_tokens,
-        temperature=cfg.temperature,
-        ledger=ledger,
-    )
-    return Cast(ledger, speakers, judge, names, opened, opener)
+        for protocol in cfg.protocols
+    }
 
 
 def run_prompts(cfg: LLMDebateConfig, store: RunStore) -> PromptSet:
@@ -166,8 +105,6 @@ def run(
     open_model: Callable[[str], ChatModel] | None = None,
 ) -> RunResult:
     """Play every episode not yet on disk, appending transcripts and usage batch by batch."""
-    from oversight.experiments.llm_debate.cost import estimate_cost
-
     items = load_items(cfg)
     prompts = run_prompts(cfg, store)
     prices = load_prices(cfg.prices)
@@ -184,23 +121,57 @@ def run(
             bar.console.print(estimate["text"])
         total = sum(len(v) for v in plan.values()) + sum(len(v) for v in pairs.values())
         task = bar.add_task("episodes", total=total)
+
+        def record_usage(batch: list[Transcript]) -> None:
+            """The batch's model usage, appended to the run folder beside its transcripts."""
+            append_jsonl(
+                store.path / USAGE,
+                [UsageRow(episodes=len(batch), by_model=actors.ledger.to_dict())],
+            )
+            _merge(session, actors.ledger)
+            actors.ledger.by_model.clear()
+            bar.advance(task, len(batch))
+
+        def play_all(
+            protocol: Protocol,
+            todo: list[Case[TextContext]],
+            agents: dict[str, Agent[TextContext]],
+            arm: str,
+            prefix: str,
+            meta: dict,
+        ) -> None:
+            try:
+                play(
+                    protocol,
+                    todo,
+                    agents,
+                    actors.judge,
+                    arm,
+                    store,
+                    cfg.batch,
+                    prefix=prefix,
+                    meta=meta,
+                    annotate=annotate_quotes,
+                    done=(),
+                    on_batch=record_usage,
+                )
+            except OversightError as e:
+                raise OversightError(
+                    f"{e}. Finished episodes are saved; continue with: "
+                    f"oversight run --resume {store.path}"
+                ) from None
+
         for protocol_name, todo in plan.items():
             protocol = text_protocol(protocol_name, cfg.rounds)
             agents = {r: actors.speakers[r] for r in protocol.roles}
             models = {r: actors.models[PART_OF_ROLE[r]] for r in protocol.roles}
             models["judge"] = actors.models["judge"]
-            for start in range(0, len(todo), cfg.batch):
-                chunk = todo[start : start + cfg.batch]
-                play_batch(store, protocol, protocol_name, chunk, agents, actors, models, session)
-                bar.advance(task, len(chunk))
+            meta = {"protocol": protocol_name, "models": models}
+            play_all(protocol, todo, agents, protocol_name, protocol_name, meta)
         for game in games:
             protocol = text_protocol(cfg.tournament.protocol, cfg.rounds)
-            for start in range(0, len(game.todo), cfg.batch):
-                chunk = game.todo[start : start + cfg.batch]
-                play_batch(
-                    store, protocol, TOURNAMENT, chunk, game.agents, actors, game.models, session
-                )
-                bar.advance(task, len(chunk))
+            meta = {**game.meta, "models": game.models}
+            play_all(protocol, game.todo, game.agents, TOURNAMENT, game.prefix, meta)
     return RunResult(
         transcripts=store.transcripts(),
         usage=usage_on_disk(store),
@@ -209,35 +180,6 @@ def run(
         prompts=prompts.digest(),
         models=actors.models,
     )
-
-
-def play_batch(
-    store: RunStore,
-    protocol: Protocol,
-    arm: str,
-    chunk: list[tuple[str, TextEpisodeParts, dict]],
-    agents: dict[str, Agent],
-    actors: Cast,
-    models: dict[str, str],
-    session: UsageLedger,
-) -> None:
-    """Play one batch and append its transcripts and model usage to the run folder."""
-    episodes = [Episode(eid, p.problem, p.artifact, p.context) for eid, p, _ in chunk]
-    try:
-        transcripts = run_protocol(protocol, episodes, agents, actors.judge, arm=arm)
-    except OversightError as e:
-        raise OversightError(
-            f"{e}. Finished episodes are saved; continue with: oversight run --resume {store.path}"
-        ) from None
-    for t, (_, parts, meta), e in zip(transcripts, chunk, episodes, strict=True):
-        t.gold = parts.gold  # attached after the verdict: the judge never saw it
-        t.meta = {**meta, "models": models, "quotes": quote_records(e.context, t.messages)}
-    store.append(transcripts)
-    append_jsonl(
-        store.path / USAGE, [UsageRow(episodes=len(chunk), by_model=actors.ledger.to_dict())]
-    )
-    _merge(session, actors.ledger)
-    actors.ledger.by_model.clear()
 
 
 def _merge(into: UsageLedger, ledger: UsageLedger) -> None:

@@ -19,26 +19,24 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from oversight.core.errors import OversightError
 from oversight.core.records import Transcript
 from oversight.core.runs import RunStore
-from oversight.envs.text.records import TextEpisodeParts, TextItem
+from oversight.envs.base import Case
+from oversight.envs.text.env import TextEnv
+from oversight.envs.text.records import TextContext, TextItem
+from oversight.experiments.llm_debate.cast import Cast
 from oversight.experiments.llm_debate.config import LLMDebateConfig, Variant
-from oversight.experiments.text_debate.run import displays
 from oversight.experiments.tournaments import CrossPlay, cross_play, game_of
 from oversight.prompts import SUFFIX, PromptSet
 from oversight.protocols.engine import Agent
 from oversight.protocols.text import DEBATERS
 
-if TYPE_CHECKING:
-    from oversight.experiments.llm_debate.run import Cast
-
 TOURNAMENT = "tournament"
 VARIANT_PROMPTS = "tournament-prompts"
 
-Todo = list[tuple[str, TextEpisodeParts, dict]]
+Todo = list[Case[TextContext]]
 
 
 def tournament_items(cfg: LLMDebateConfig, items: list[TextItem]) -> list[TextItem]:
@@ -50,6 +48,11 @@ def tournament_items(cfg: LLMDebateConfig, items: list[TextItem]) -> list[TextIt
             f"the data has {len(items)}"
         )
     return items[:need]
+
+
+def pair_prefix(a: str, b: str) -> str:
+    """Episode ids of the games of variant ``a`` (debater A) against ``b`` start with this."""
+    return f"{TOURNAMENT}/{a}-vs-{b}"
 
 
 def tournament_to_play(
@@ -65,12 +68,11 @@ def tournament_to_play(
         for b in t.variants:
             if a.name == b.name:
                 continue
-            meta = {"protocol": t.protocol, "a": a.name, "b": b.name}
+            prefix = pair_prefix(a.name, b.name)
             out[(a.name, b.name)] = [
-                (eid, parts, {**meta, "item": it.id, "display": tag})
-                for it in played
-                for tag, parts in displays(t.protocol, it)
-                if (eid := f"{TOURNAMENT}/{a.name}-vs-{b.name}/{parts.artifact.id}") not in done
+                c
+                for c in TextEnv(played, t.protocol).all_cases()
+                if f"{prefix}/{c.artifact.id}" not in done
             ]
     return out
 
@@ -100,6 +102,8 @@ class Pairing:
     agents: dict[str, Agent]
     models: dict[str, str]  # role -> model name, for the transcripts
     todo: Todo
+    prefix: str  # episode ids are PREFIX/ARTIFACT_ID
+    meta: dict  # transcript meta of every game of the pair
 
 
 def tournament_cast(
@@ -155,6 +159,8 @@ def tournament_cast(
                 "judge": actors.models["judge"],
             },
             todo=todo,
+            prefix=pair_prefix(a, b),
+            meta={"protocol": cfg.tournament.protocol, "a": a, "b": b},
         )
         for (a, b), todo in pairs.items()
         if todo

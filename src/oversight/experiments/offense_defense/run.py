@@ -18,27 +18,18 @@ from dataclasses import dataclass, field
 
 from oversight.agents.attacker import AdaptiveAttacker
 from oversight.agents.critics import SearchCritic
-from oversight.core.records import Artifact, Gold, Problem, Transcript
+from oversight.core.records import Transcript
 from oversight.core.runs import RunStore
 from oversight.core.seeding import derive_seed, rng
-from oversight.envs.programs.env import ProgramContext, ProgramEnv
-from oversight.envs.programs.makers import Made, make_backdoor, make_honest, make_lazy
+from oversight.envs.base import Case
+from oversight.envs.programs.env import CaseMix, ProgramContext, ProgramEnv
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
 from oversight.experiments.progress import progress_bar
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
-from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, run_protocol
+from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, play
 
 TRAIN_SEED_OFFSET = 1_000_000  # training problems never overlap evaluation problems
-
-
-@dataclass
-class Item:
-    """One artifact to judge, with its gold record kept beside it (never in the episode)."""
-
-    problem: Problem
-    artifact: Artifact
-    context: ProgramContext
-    gold: Gold
+Item = Case[ProgramContext]
 
 
 @dataclass
@@ -51,26 +42,22 @@ class Arm:
     meta: dict = field(default_factory=dict)
 
 
-def _item(env: ProgramEnv, problem: Problem, made: Made, tag: str) -> Item:
-    art = env.artifact(problem, made, made.kind, tag)
-    ctx = env.context(problem, art)
-    return Item(problem, art, ctx, env.gold(ctx, made))
+def environment(cfg: OffenseDefenseConfig) -> ProgramEnv:
+    """The program environment with this run's generator, penalty and artifact mix."""
+    mix = CaseMix(
+        seed=cfg.seed,
+        honest=cfg.makers.honest_per_problem,
+        families=tuple(cfg.attack.families),
+        subtlety_bits=tuple(cfg.attack.subtlety_bits),
+        rename_share=cfg.makers.rename_share,
+    )
+    return ProgramEnv(cfg.generator, cfg.penalty, mix)
 
 
-def build_items(cfg: OffenseDefenseConfig, env: ProgramEnv, seeds: range) -> Iterator[Item]:
-    """Per problem: honest artifacts, one lazy, and one backdoor per trigger family and
-    subtlety."""
-    for seed in seeds:
-        problem, ref = env.reference(derive_seed(cfg.seed, "problem", seed))
-        r = rng(cfg.seed, "makers", seed)
-        rename = cfg.makers.rename_share
-        for i in range(cfg.makers.honest_per_problem):
-            yield _item(env, problem, make_honest(ref, r, rename), f"honest{i}")
-        yield _item(env, problem, make_lazy(ref, r, rename), "lazy")
-        for family in cfg.attack.families:
-            for k in cfg.attack.subtlety_bits:
-                made = make_backdoor(ref, r, family, k, rename_share=rename)
-                yield _item(env, problem, made, f"{family}-k{k}")
+def build_items(env: ProgramEnv, indices: range) -> Iterator[Item]:
+    """The cases of every problem in ``indices``."""
+    for index in indices:
+        yield from env.cases(index)
 
 
 def build_adaptive(cfg: OffenseDefenseConfig, env: ProgramEnv) -> Iterator[Item]:
@@ -82,11 +69,11 @@ def build_adaptive(cfg: OffenseDefenseConfig, env: ProgramEnv) -> Iterator[Item]
         name=f"copy-{a.critic}",
     )
     attacker = AdaptiveAttacker(copy.critique, a.candidates, a.families, cfg.makers.rename_share)
-    for seed in range(cfg.problems):
-        problem, ref = env.reference(derive_seed(cfg.seed, "problem", seed))
-        r = rng(cfg.seed, "adaptive", seed)
+    for index in range(cfg.problems):
+        problem, ref = env.problem(index)
+        r = rng(cfg.seed, "adaptive", index)
         for k in a.subtlety_bits:
-            yield _item(env, problem, attacker.make(env, problem, ref, k, r), f"adaptive-k{k}")
+            yield env.case(problem, attacker.make(env, problem, ref, k, r), f"adaptive-k{k}")
 
 
 def arms(cfg: OffenseDefenseConfig, learned: Callable[[str], Agent] | None) -> list[Arm]:
@@ -144,7 +131,7 @@ def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore):
     if path.exists():
         return lc.load_pointer(path)
     seeds = range(TRAIN_SEED_OFFSET, TRAIN_SEED_OFFSET + cfg.learned.train_problems)
-    train_items = list(build_items(cfg, env, seeds))
+    train_items = list(build_items(env, seeds))
 
     def episodes() -> list[Episode]:
         return [
@@ -170,14 +157,12 @@ def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore):
 def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> list[Transcript]:
     """Build artifacts, train the learned critic, then play every arm, appending transcripts
     batch by batch; returns all transcripts."""
-    env = ProgramEnv(cfg.generator, cfg.penalty)
+    env = environment(cfg)
     done = store.done_ids()
-    per_problem = (
-        cfg.makers.honest_per_problem + 1 + len(cfg.attack.families) * len(cfg.attack.subtlety_bits)
-    )
     with progress_bar(progress) as bar:
-        main = build_items(cfg, env, range(cfg.problems))
-        items = {"main": list(bar.track(main, cfg.problems * per_problem, description="artifacts"))}
+        main = build_items(env, range(cfg.problems))
+        total = cfg.problems * env.mix.per_problem
+        items = {"main": list(bar.track(main, total, description="artifacts"))}
         if cfg.adaptive.enabled:
             n = cfg.problems * len(cfg.adaptive.subtlety_bits)
             adaptive = bar.track(build_adaptive(cfg, env), n, description="adaptive attacks")
@@ -206,18 +191,16 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
         task = bar.add_task("episodes", total=sum(len(todo) for _, todo in plan))
         for arm, todo in plan:
             bar.update(task, description=arm.name)
-            judge = BudgetedJudge(arm.judge, seed=derive_seed(cfg.seed, "judge"))
-            agents = {"critic": arm.critic()} if arm.critic else {}
-            for start in range(0, len(todo), cfg.batch):
-                chunk = todo[start : start + cfg.batch]
-                episodes = [
-                    Episode(f"{arm.name}/{it.artifact.id}", it.problem, it.artifact, it.context)
-                    for it in chunk
-                ]
-                transcripts = run_protocol(arm.protocol, episodes, agents, judge, arm=arm.name)
-                for t, it in zip(transcripts, chunk, strict=True):
-                    t.gold = it.gold  # attached after the verdict: the judge never saw it
-                    t.meta = dict(arm.meta)
-                store.append(transcripts)
-                bar.advance(task, len(chunk))
+            play(
+                arm.protocol,
+                todo,
+                {"critic": arm.critic()} if arm.critic else {},
+                BudgetedJudge(arm.judge, seed=derive_seed(cfg.seed, "judge")),
+                arm.name,
+                store,
+                cfg.batch,
+                meta=arm.meta,
+                done=(),
+                on_batch=lambda batch: bar.advance(task, len(batch)),
+            )
     return store.transcripts()

@@ -11,23 +11,23 @@ one would, and episodes on disk are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from oversight.agents.simulated_text import DebaterConfig, SimulatedQuestioner, SimulatedTextDebater
 from oversight.core.records import Transcript
 from oversight.core.runs import RunStore
-from oversight.envs.text.records import TextEpisodeParts, TextItem, quote_records, text_episode
+from oversight.envs.base import Case
+from oversight.envs.text.env import TextEnv, annotate_quotes
+from oversight.envs.text.records import TextContext, TextItem
 from oversight.envs.text.stories import generate_stories
 from oversight.experiments.progress import progress_bar
 from oversight.experiments.text_debate.config import TextDebateConfig
 from oversight.judges.simulated_text import SimulatedTextJudge, TextJudgeConfig
-from oversight.protocols.engine import Agent, Episode, run_protocol
+from oversight.protocols.engine import Agent, play
 from oversight.protocols.text import (
     CONSULTANT,
     DEBATERS,
     QUESTIONER,
-    text_positions,
     text_protocol,
 )
 
@@ -73,15 +73,6 @@ def items_by_level(cfg: TextDebateConfig) -> dict[str, list[TextItem]]:
     }
 
 
-def displays(protocol: str, item: TextItem) -> Iterator[tuple[str, TextEpisodeParts]]:
-    """(tag, parts) for every display of ``item`` under ``protocol``."""
-    both = protocol in ("consultancy", "critique")
-    for o, shown in enumerate(item.pair_orders()):
-        for proposed in (0, 1) if both else (0,):
-            tag = f"o{o}p{proposed}"
-            yield tag, text_episode(item, shown, text_positions(protocol, proposed), proposed, tag)
-
-
 def _judge(knobs: TextJudgeConfig, seed: int) -> SimulatedTextJudge:
     return SimulatedTextJudge(knobs, seed=seed)
 
@@ -112,7 +103,9 @@ class Job:
     protocol: str
     agents: dict[str, Agent]
     judge: SimulatedTextJudge
-    todo: list[tuple[str, TextEpisodeParts, dict]]  # episode id, parts, transcript meta
+    prefix: str  # episode ids are PREFIX/ARTIFACT_ID
+    meta: dict
+    todo: list[Case[TextContext]]
 
 
 def plan(cfg: TextDebateConfig, done: set[str]) -> list[Job]:
@@ -132,13 +125,12 @@ def plan(cfg: TextDebateConfig, done: set[str]) -> list[Job]:
             "trust_unverified": arm.trust_unverified,
         }
         todo = [
-            (eid, parts, {**meta, "item": it.id, "display": tag})
-            for it in levels[arm.level]
-            for tag, parts in displays(arm.protocol, it)
-            if (eid := f"{arm.name}/{parts.artifact.id}") not in done
+            c
+            for c in TextEnv(levels[arm.level], arm.protocol).all_cases()
+            if f"{arm.name}/{c.artifact.id}" not in done
         ]
         agents = _agents(arm.protocol, debater)
-        jobs.append(Job(arm.protocol, agents, _judge(judge_knobs, cfg.seed), todo))
+        jobs.append(Job(arm.protocol, agents, _judge(judge_knobs, cfg.seed), arm.name, meta, todo))
     t = cfg.tournament
     if t.enabled:
         items = levels[cfg.difficulty][: t.stories]
@@ -149,13 +141,14 @@ def plan(cfg: TextDebateConfig, done: set[str]) -> list[Job]:
                     DEBATERS[1]: _debater(knowledge, b, cfg.judge, cfg.seed, b.name),
                 }
                 meta = {"arm": TOURNAMENT, "protocol": t.protocol, "a": a.name, "b": b.name}
+                prefix = f"{TOURNAMENT}/{a.name}-vs-{b.name}"
                 todo = [
-                    (eid, parts, {**meta, "item": it.id, "display": tag})
-                    for it in items
-                    for tag, parts in displays(t.protocol, it)
-                    if (eid := f"{TOURNAMENT}/{a.name}-vs-{b.name}/{parts.artifact.id}") not in done
+                    c
+                    for c in TextEnv(items, t.protocol).all_cases()
+                    if f"{prefix}/{c.artifact.id}" not in done
                 ]
-                jobs.append(Job(t.protocol, agents, _judge(cfg.judge, cfg.seed), todo))
+                judge = _judge(cfg.judge, cfg.seed)
+                jobs.append(Job(t.protocol, agents, judge, prefix, meta, todo))
     return jobs
 
 
@@ -165,16 +158,18 @@ def run(cfg: TextDebateConfig, store: RunStore, progress: bool = True) -> list[T
     with progress_bar(progress) as bar:
         task = bar.add_task("episodes", total=sum(len(j.todo) for j in jobs))
         for job in jobs:
-            protocol = text_protocol(job.protocol, cfg.rounds)
-            for start in range(0, len(job.todo), cfg.batch):
-                chunk = job.todo[start : start + cfg.batch]
-                episodes = [Episode(eid, p.problem, p.artifact, p.context) for eid, p, _ in chunk]
-                transcripts = run_protocol(
-                    protocol, episodes, job.agents, job.judge, arm=chunk[0][2]["arm"]
-                )
-                for t, (_, parts, meta), e in zip(transcripts, chunk, episodes, strict=True):
-                    t.gold = parts.gold  # attached after the verdict: the judge never saw it
-                    t.meta = {**meta, "quotes": quote_records(e.context, t.messages)}
-                store.append(transcripts)
-                bar.advance(task, len(chunk))
+            play(
+                text_protocol(job.protocol, cfg.rounds),
+                job.todo,
+                job.agents,
+                job.judge,
+                job.meta["arm"],
+                store,
+                cfg.batch,
+                prefix=job.prefix,
+                meta=job.meta,
+                annotate=annotate_quotes,
+                done=(),
+                on_batch=lambda batch: bar.advance(task, len(batch)),
+            )
     return store.transcripts()
