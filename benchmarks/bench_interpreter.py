@@ -11,7 +11,10 @@ Builds a handful of random 16-bit programs of 40-60 lines (plain and guarded lin
     ``65536 * lines / seconds``, best of several repeats;
 (b) :func:`run_steps` on a few hundred inputs: ``inputs * lines / seconds``;
 
-prints both, their ratio, and whether (a) meets the target of 1e9 line evaluations per second.
+prints both, their ratio, and whether (a) meets the target of 1e9 line evaluations per second;
+(c) times the parser on one 100 KB and one 400 KB line: the tokenizer is one regex pass, so the
+    second should take about 4 times as long (it once re-sliced the rest of the line per token,
+    and a 400 KB line took seconds). There is no timed unit test of this: timings are too noisy.
 Finally it times every compiled line on its own and breaks the vectorized cost down by line kind
 (plain or guarded, and operator), to show where the time goes.
 """
@@ -23,6 +26,7 @@ import one_thread  # sets thread variables: must come before numpy and torch
 # isort: split
 
 import argparse
+import contextlib
 import random
 import time
 from collections import defaultdict
@@ -39,11 +43,15 @@ from oversight.envs.programs.dsl import (
     Expr,
     Guard,
     Line,
+    ParseError,
     Program,
     Var,
+    parse,
 )
 from oversight.envs.programs.interpreter import (
     CompiledProgram,
+    Scratch,
+    Step,
     all_inputs,
     run_steps,
 )
@@ -145,25 +153,31 @@ def profile_lines(
     per_kind: dict[str, list[float]] = defaultdict(list)
     for program in programs:
         compiled = CompiledProgram(program)
-        n = len(inputs)
-        env = {name: np.zeros(n, dtype=compiled.dtype) for name in compiled.names}
+        env, scratch = compiled.new_state(len(inputs))
         np.bitwise_and(inputs, program.mask, out=env[INPUT_VAR])
-        env["__cond"] = np.zeros(n, dtype=bool)
-        env["__tmp"] = np.zeros(n, dtype=compiled.dtype)
         for line, step in zip(program.lines, compiled.steps, strict=True):
             snapshot = {k: v.copy() for k, v in env.items()}
 
             def call(
-                step: Callable[[dict[str, np.ndarray]], None] = step,
-                env: dict[str, np.ndarray] = env,
+                step: Step = step, env: dict[str, np.ndarray] = env, scratch: Scratch = scratch
             ) -> None:
-                step(env)
+                step(env, scratch)
 
             per_kind[line_kind(line)].append(best_time(call, repeats, number))
             env.clear()
             env.update(snapshot)
-            step(env)
+            step(env, scratch)
     return per_kind
+
+
+def parse_seconds(n_bytes: int) -> float:
+    """Seconds to parse one line of about ``n_bytes`` bytes, ``out = x + x + ...`` (refused after
+    its fourth token, but only once the whole line is tokenized)."""
+    source = "out = x" + " + x" * (n_bytes // 4)
+    t0 = time.perf_counter()
+    with contextlib.suppress(ParseError):
+        parse(source, BITS)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -227,6 +241,11 @@ def main() -> None:
     print(f"ratio vectorized / run_steps: {vec_rate / step_rate:.3g}")
     verdict = "MEETS" if vec_rate >= TARGET else "BELOW"
     print(f"target {TARGET:.0e} line evals/s on one core: {verdict} ({vec_rate / TARGET:.2f}x)")
+    short, long = parse_seconds(100_000), parse_seconds(400_000)
+    print(
+        f"(c) parse: a 100 KB line in {short * 1e3:.0f} ms, a 400 KB line in {long * 1e3:.0f} ms "
+        f"(ratio {long / short:.2g}; linear is 4)"
+    )
 
     # where the vectorized time goes
     per_kind = profile_lines(programs, inputs, repeats=3, number=number)

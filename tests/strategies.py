@@ -17,6 +17,7 @@ from oversight.envs.programs.dsl import (
     BINARY_OPS,
     COMPARISONS,
     INPUT_VAR,
+    KEYWORDS,
     OUTPUT_VAR,
     UNARY_OPS,
     Atom,
@@ -30,6 +31,16 @@ from oversight.envs.programs.dsl import (
 
 VAR_NAMES: tuple[str, ...] = (INPUT_VAR, OUTPUT_VAR, "a", "b", "c")
 """The variable names generated programs use (``x`` is the input, ``out`` the output)."""
+
+NAME_CLASSES: tuple[tuple[str, ...], ...] = (
+    (INPUT_VAR, OUTPUT_VAR),
+    ("_", "__", "___"),  # underscores only
+    ("_a", "a_", "_x", "_out", "__x__"),  # underscores leading and trailing
+    ("__tmp", "__cond", "tmp", "cond", "env"),  # names an implementation might use
+    ("a1", "x0", "out1", "_0", "a1b2c3", "v_9_"),  # digits inside and at the end
+    ("iff", "if_", "_if", "i", "f"),  # next to the keyword ``if``
+)
+"""Examples of every class of name the grammar's VAR pattern allows (besides arbitrary ones)."""
 
 DEFAULT_BITS: tuple[int, ...] = (3, 5, 8, 12, 16)
 """Input widths: native dtype widths (8, 16) and widths that need masking (3, 5, 12)."""
@@ -124,6 +135,22 @@ def lines(bits: int, names: tuple[str, ...] = VAR_NAMES) -> st.SearchStrategy[Li
     )
 
 
+def variable_names() -> st.SearchStrategy[str]:
+    """Any name the grammar allows: a class of :data:`NAME_CLASSES` or an arbitrary
+    ``[a-z_][a-z0-9_]*`` that is not a keyword, each class about equally often."""
+    arbitrary = st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True).filter(
+        lambda name: name not in KEYWORDS
+    )
+    return st.one_of(*(st.sampled_from(names) for names in NAME_CLASSES), arbitrary)
+
+
+def name_sets(max_size: int = 5) -> st.SearchStrategy[tuple[str, ...]]:
+    """``x``, ``out`` and up to ``max_size`` names from :func:`variable_names`, sorted."""
+    return st.lists(variable_names(), min_size=1, max_size=max_size, unique=True).map(
+        lambda names: tuple(sorted({INPUT_VAR, OUTPUT_VAR, *names}))
+    )
+
+
 @st.composite
 def programs(
     draw: st.DrawFn,
@@ -143,3 +170,11 @@ def programs(
         last = body[-1]
         body[-1] = Line(OUTPUT_VAR, last.expr, last.guard)
     return Program(tuple(body), b)
+
+
+@st.composite
+def programs_any_names(
+    draw: st.DrawFn, bits: st.SearchStrategy[int] | None = None, max_lines: int = 12
+) -> Program:
+    """Like :func:`programs`, over a set of names drawn from :func:`name_sets`."""
+    return draw(programs(bits=bits, max_lines=max_lines, names=draw(name_sets())))

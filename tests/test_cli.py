@@ -148,6 +148,43 @@ def test_malformed_program_names_line_and_column(tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"out = x\n# caf\xe9\n", "r.dsl: line 2, column 6: not UTF-8 text (byte 0xe9)"),
+        (b"out = x\x00\n", "r.dsl: line 1, column 8: NUL character"),
+        (b"out = " + b"9" * 5000 + b"\n", "r.dsl: line 1, column 7: constant '999"),
+        (None, "r.dsl: is a directory, not a program file"),
+    ],
+    ids=["latin-1", "NUL", "huge literal", "directory"],
+)
+def test_oracle_bad_program_file(tmp_path, content, expected):
+    """A file that is not a program, or a directory, gives one error line and exit code 2."""
+    r = tmp_path / "r.dsl"
+    if content is None:
+        r.mkdir()
+    else:
+        r.write_bytes(content)
+    p = tmp_path / "p.dsl"
+    p.write_text("out = x\n")
+    result = runner.invoke(app, ["oracle", str(r), str(p), "--bits", "16"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("error: ")
+    assert expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_oracle_accepts_bom_and_crlf(tmp_path):
+    """A UTF-8 byte-order mark and CRLF line ends (as Windows editors write) are accepted."""
+    r = tmp_path / "r.dsl"
+    r.write_bytes(b"\xef\xbb\xbf# reference\r\nout = x + 1\r\nif x == 5: out = 0\r\n")
+    p = tmp_path / "p.dsl"
+    p.write_text("out = x + 1\n")
+    result = runner.invoke(app, ["oracle", str(r), str(p), "--bits", "4"])
+    assert result.exit_code == 0, result.output
+    assert "equivalent: False" in result.output and "first differing inputs: 5" in result.output
+
+
 def test_export_command(tmp_path):
     run = tmp_path / "run"
     assert (

@@ -7,6 +7,7 @@ docstring of :mod:`oversight.envs.programs.dsl`; they are never computed by an i
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +27,9 @@ from oversight.envs.programs.dsl import (
     ParseError,
     Program,
     Var,
+    decode_source,
     format_program,
+    load_program,
     parse,
 )
 from oversight.envs.programs.interpreter import (
@@ -36,7 +39,8 @@ from oversight.envs.programs.interpreter import (
     run_steps,
     run_vectorized,
 )
-from strategies import programs
+from oversight.envs.programs.oracle import gold_oracle
+from strategies import programs, programs_any_names
 
 
 def fast(max_examples: int) -> settings:
@@ -165,6 +169,31 @@ def test_parse_comments_blank_lines_and_spacing() -> None:
         ("out = 1\nif x == : out = 1", 8, 2, 9),
         ("out = 1\n\nout = 256", 8, 3, 7),
         ("out = x\nOut = x", 8, 2, 1),
+        # only ASCII digits and whitespace count (regression: \d and \s took Unicode ones)
+        ("out = \u0663", 8, 1, 7),
+        ("out = x + 1\u0663", 8, 1, 12),
+        ("out =\u3000x", 8, 1, 6),
+        ("out = x\xa0", 8, 1, 8),
+        ("\tout = x $", 8, 1, 10),  # a tab is one column
+        # lines end at LF only (regression: str.splitlines also split on VT, FF, lone CR, ...)
+        ("out = 1\x0b\nout = $", 8, 1, 8),
+        ("out = 1\x0c\nout = $", 8, 1, 8),
+        ("out = 1\u2028\nout = $", 8, 1, 8),
+        ("out = x\rout = 1", 8, 1, 8),
+        ("out = 1\r\nout = x +\r\n", 8, 2, 10),  # CRLF is accepted: the CR is no column
+        # a byte-order mark is dropped at the very start only; columns count after it
+        ("\ufeffout = $", 8, 1, 7),
+        ("out = x\r\n\ufeffout = 1", 8, 2, 1),
+        # literals out of range are refused however long (regression: ValueError past 4300
+        # decimal digits)
+        pytest.param("out = 1\nout = x + " + "9" * 5000, 16, 2, 11, id="5000 digits"),
+        pytest.param("out = " + "1" * 100_000, 24, 1, 7, id="100000 digits"),
+        pytest.param("out = 0x" + "f" * 5000, 8, 1, 7, id="5000 hex digits"),
+        ("out = 0x100", 8, 1, 7),
+        ("out = 16777216", 24, 1, 7),
+        # NUL is refused everywhere, comments included
+        ("out = x # \x00", 8, 1, 11),
+        ("a = 1\n\x00", 8, 2, 1),
     ],
 )
 def test_parse_error_position(source: str, bits: int, line: int, column: int) -> None:
@@ -183,6 +212,89 @@ def test_parse_leading_zero_literal() -> None:
     except ParseError:
         return
     assert p.lines[0].expr == Expr(None, (Const(7),))
+
+
+@pytest.mark.parametrize(
+    ("source", "bits", "expected"),
+    [
+        pytest.param("out = " + "0" * 5000 + "7", 8, "out = 7\n", id="5000 leading zeros"),
+        pytest.param("out = 0x" + "0" * 5000 + "ff", 8, "out = 255\n", id="hex leading zeros"),
+        ("out = 16777215", 24, "out = 0xffffff\n"),
+        ("out = 0xffffff", 24, "out = 0xffffff\n"),
+        ("out = 255", 8, "out = 255\n"),
+        ("\ufeffa = 1\r\nout = a\r\n", 8, "a = 1\nout = a\n"),  # BOM and CRLF
+        ("out = x # caf\u00e9 \u0663 \r \x0c\n", 8, "out = x\n"),  # comments hold any text
+        ("out\t=\tx", 8, "out = x\n"),
+    ],
+)
+def test_parse_accepts(source: str, bits: int, expected: str) -> None:
+    """Long literals in range, a leading byte-order mark, CRLF, and any text in comments."""
+    assert format_program(parse(source, bits)) == expected
+
+
+def test_parse_error_messages_are_short_and_clear() -> None:
+    """A NUL is named as such, and a huge token is shortened in the message (a line may be
+    megabytes long)."""
+    with pytest.raises(ParseError, match="NUL character"):
+        parse("out = x\x00", 8)
+    for source in ("out = " + "9" * 100_000, "out = " + "A" * 100_000, "out = x " + "y" * 100_000):
+        with pytest.raises(ParseError) as info:
+            parse(source, 8)
+        assert len(str(info.value)) < 150, str(info.value)[:200]
+        assert "(100000 characters)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "column"),
+    [
+        (b"out = x\n# caf\xe9\n", 2, 6),
+        (b"\xff", 1, 1),
+        (b"out = \xc3\xa9\xff", 1, 8),  # columns count characters, not bytes
+        (b"\xef\xbb\xbfout = \xff", 1, 7),  # the byte-order mark is not a column
+        (b"out = x\r\nout = \xe2\x82", 2, 7),  # a truncated sequence at the end
+    ],
+)
+def test_decode_source_refuses_non_utf8(data: bytes, line: int, column: int) -> None:
+    """Bytes that are not UTF-8 raise a ParseError at the first bad byte's line and column."""
+    with pytest.raises(ParseError) as info:
+        decode_source(data)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert "not UTF-8" in str(info.value)
+
+
+def test_decode_source_drops_one_leading_bom() -> None:
+    """One leading UTF-8 byte-order mark is dropped; the rest is decoded as is."""
+    assert decode_source(b"\xef\xbb\xbfout = x\r\n") == "out = x\r\n"
+    assert decode_source("out = x # \u0663".encode()) == "out = x # \u0663"
+
+
+def test_load_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_program reads UTF-8 files and turns every failure into an OversightError that names
+    the path."""
+    good = tmp_path / "good.dsl"
+    good.write_bytes(b"\xef\xbb\xbfa = x + 1\r\nout = a\r\n")
+    assert load_program(good, 8) == parse("a = x + 1\nout = a", 8)
+    latin1 = tmp_path / "latin1.dsl"
+    latin1.write_bytes(b"out = x\n# caf\xe9\n")
+    cases = {
+        latin1: "latin1.dsl: line 2, column 6: not UTF-8 text (byte 0xe9)",
+        tmp_path: "is a directory",
+        tmp_path / "missing.dsl": "missing.dsl: no such file",
+    }
+    for path, expected in cases.items():
+        with pytest.raises(OversightError) as info:
+            load_program(path, 8)
+        assert str(info.value).startswith(str(path)) and expected in str(info.value)
+    with pytest.raises(ParseError) as parse_info:
+        load_program(latin1, 8)
+    assert (parse_info.value.path, parse_info.value.line, parse_info.value.column) == (latin1, 2, 6)
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(OversightError, match=r"good\.dsl: cannot read: Permission denied"):
+        load_program(good, 8)
 
 
 @pytest.mark.parametrize("bits", [0, 1, 25])
@@ -336,6 +448,28 @@ def _check_agree_all_inputs(p: Program) -> None:
 def test_vectorized_matches_steps(p: Program) -> None:
     """On every input of a <= 8-bit program both interpreters give the same output."""
     _check_agree_all_inputs(p)
+
+
+@fast(150)
+@given(programs_any_names(bits=st.sampled_from([3, 5, 8])))
+# regression: the vectorized interpreter kept scratch arrays among the variables, under these
+@example(parse("__tmp = 7\nif x == x: out = 1\nout = __tmp", 8))
+@example(parse("__cond = 3\nif x < 200: out = x + 1\nout = out + __cond", 8))
+@example(parse("if x > 3: __tmp = x * 3\nif __tmp == 0: __cond = 5\nout = __cond ^ __tmp", 5))
+def test_vectorized_matches_steps_any_names(p: Program) -> None:
+    """The interpreters agree, and printing round-trips, whatever names a program uses:
+    leading underscores, ``__tmp`` and ``__cond``, digits, names next to the keyword."""
+    assert parse(format_program(p), p.bits) == p
+    _check_agree_all_inputs(p)
+
+
+def test_scratch_names_do_not_change_the_oracle() -> None:
+    """The measured bug: R assigns ``__tmp`` and always outputs 7; the oracle once said R and
+    ``out = 7`` differ on every input."""
+    r = parse("__tmp = 7\nif x == x: out = 1\nout = __tmp", 8)
+    result = gold_oracle(r, parse("out = 7", 8))
+    assert result.equivalent and result.diff_inputs.size == 0
+    assert run_steps(r, 3) == 7
 
 
 @fast(20)

@@ -94,21 +94,16 @@ def oracle(
 
     Prints equivalence, the saving in lines, and the inputs on which they differ.
     """
-    from oversight.envs.programs.dsl import parse
+    from rich.markup import escape
+
+    from oversight.envs.programs.dsl import load_program
     from oversight.envs.programs.oracle import gold_oracle
 
     try:
-        programs = []
-        for path in (reference, artifact):
-            if not path.exists():
-                raise OversightError(f"no such file: {path}")
-            try:
-                programs.append(parse(path.read_text(), bits))
-            except OversightError as e:
-                raise OversightError(f"{path}: {e}") from None
-        result = gold_oracle(*programs)
+        result = gold_oracle(load_program(reference, bits), load_program(artifact, bits))
     except OversightError as e:
-        console.print(f"[red]error:[/] {e}")
+        # escaped: a path may hold "[...]", which rich would read as markup; one unwrapped line
+        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(
         f"equivalent: {result.equivalent}   saving: {result.saving} lines   "

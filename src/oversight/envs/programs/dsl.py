@@ -9,7 +9,24 @@ Grammar (one statement per source line; ``#`` starts a comment; blank lines are 
     UOP     := "~" | "-"
     BOP     := "+" | "-" | "*" | "/" | "%" | "&" | "|" | "^" | "<<" | ">>" | CMP
     CMP     := "==" | "!=" | "<" | "<=" | ">" | ">="
-    VAR     := [a-z_][a-z0-9_]*
+    VAR     := [a-z_][a-z0-9_]*                        # except the keyword "if"
+    INT     := [0-9]+ | "0x" [0-9a-fA-F]+
+
+Source text (every refusal is a :class:`ParseError` naming a 1-based line and column):
+
+- **Encoding.** A program is UTF-8 text (:func:`decode_source` turns bytes into it). One UTF-8
+  byte-order mark at the very start is accepted and dropped; anywhere else it is an unexpected
+  character. Bytes that are not UTF-8 are refused at the first bad byte.
+- **Lines** end with LF or CRLF; any other CR outside a comment is an unexpected character.
+  Line numbers count every LF, blank and comment lines included. Columns count characters (a tab
+  counts 1).
+- **Characters.** Outside comments only ASCII is meaningful: space and tab separate tokens;
+  every other character that is not part of a token is refused. Digits are the ASCII digits
+  only (``٣`` is not 3). A comment may hold any text except NUL, which is refused everywhere
+  (a NUL almost always means a binary file).
+- **Literals** must be below ``2**B``; a longer run of digits is refused from its length alone,
+  so a huge literal costs no more than reading it. Leading zeros are allowed (``007`` is 7).
+- Parsing takes time linear in the length of the source.
 
 Semantics (every edge, stated once; both interpreters implement exactly this):
 
@@ -28,8 +45,10 @@ Semantics (every edge, stated once; both interpreters implement exactly this):
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -44,12 +63,16 @@ MIN_BITS, MAX_BITS = 2, 24
 
 
 class ParseError(OversightError):
-    """A malformed program; names the source line and column (both 1-based)."""
+    """A malformed program; names the source line and column (both 1-based), and the file when
+    there is one."""
 
-    def __init__(self, message: str, line: int, column: int):
-        super().__init__(f"line {line}, column {column}: {message}")
+    def __init__(self, message: str, line: int, column: int, path: Path | None = None):
+        where = f"line {line}, column {column}: "
+        super().__init__(where + message if path is None else f"{path}: {where}{message}")
+        self.reason = message
         self.line = line
         self.column = column
+        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,28 +167,58 @@ def format_program(program: Program) -> str:
     return "".join(f"{line}\n" for line in program.lines)
 
 
+# One pass over a line: every position matches exactly one group (``bad`` takes any single
+# character no token starts with), so ``finditer`` walks the line once, token by token.
 _TOKEN = re.compile(
-    r"\s*(?:(?P<int>0x[0-9a-fA-F]+|\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op><<|>>|==|!=|<=|>=|[-+*/%&|^~<>=:]))"
+    r"(?P<space>[ \t]+)"
+    r"|(?P<int>0x[0-9a-fA-F]+|[0-9]+)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op><<|>>|==|!=|<=|>=|[-+*/%&|^~<>=:])"
+    r"|(?P<bad>.)",
+    re.ASCII | re.DOTALL,
 )
-_KEYWORDS = {"if"}
+_VAR = re.compile(r"[a-z_][a-z0-9_]*", re.ASCII)
+KEYWORDS = frozenset({"if"})
+"""Words the VAR pattern matches that are not variable names."""
+_BOM = "\ufeff"
+_SPACE = " \t"
+_SHOWN = 24
+"""Tokens longer than this are shortened in error messages."""
+
+
+def _show(token: str) -> str:
+    """``token`` quoted for an error message, shortened when long (a line may be megabytes)."""
+    if len(token) <= _SHOWN:
+        return repr(token)
+    return f"{token[:_SHOWN]!r}... ({len(token)} characters)"
 
 
 def _tokenize(text: str, lineno: int) -> list[tuple[str, str, int]]:
+    """``(kind, text, 1-based column)`` for each token of one line, whitespace dropped."""
     tokens: list[tuple[str, str, int]] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            col = pos + len(text[pos:]) - len(text[pos:].lstrip()) + 1
-            raise ParseError(f"unexpected character {text[col - 1]!r}", lineno, col)
-        kind = m.lastgroup or ""
-        col = m.start(kind) + 1
-        tokens.append((kind, m.group(kind), col))
-        pos = m.end()
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "space":
+            continue
+        if kind == "bad":
+            raise ParseError(f"unexpected character {m.group()!r}", lineno, m.start() + 1)
+        tokens.append((kind or "", m.group(), m.start() + 1))
     return tokens
+
+
+def _literal(token: str, bits: int) -> int | None:
+    """The value of an INT token, or None if it is ``2**B`` or more.
+
+    The digit count is checked before converting, so a literal of a million digits is refused
+    in linear time (and never reaches ``int``'s 4,300-digit limit for decimal strings).
+    """
+    hexa = token.startswith("0x")
+    digits = (token[2:] if hexa else token).lstrip("0")
+    mask = (1 << bits) - 1
+    if len(digits) > (len(f"{mask:x}") if hexa else len(str(mask))):
+        return None
+    value = int(digits or "0", 16 if hexa else 10)
+    return value if value <= mask else None
 
 
 class _LineParser:
@@ -174,7 +227,7 @@ class _LineParser:
         self.i = 0
         self.lineno = lineno
         self.bits = bits
-        self.end_col = len(text.rstrip()) + 1
+        self.end_col = len(text.rstrip(_SPACE)) + 1
 
     def _peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -193,25 +246,25 @@ class _LineParser:
     def _expect_op(self, op: str) -> None:
         tok = self._peek()
         if tok is None or tok[0] != "op" or tok[1] != op:
-            found = "end of line" if tok is None else repr(tok[1])
+            found = "end of line" if tok is None else _show(tok[1])
             raise self._error(f"expected {op!r}, found {found}")
         self.i += 1
 
     def _var(self) -> str:
         tok = self._peek()
-        if tok is None or tok[0] != "name" or tok[1] in _KEYWORDS:
+        if tok is None or tok[0] != "name" or tok[1] in KEYWORDS:
             raise self._error("expected a variable name")
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", tok[1]):
-            raise self._error(f"variable names are lower case: {tok[1]!r}")
+        if not _VAR.fullmatch(tok[1]):
+            raise self._error(f"variable names are lower case: {_show(tok[1])}")
         self.i += 1
         return tok[1]
 
     def _atom(self) -> Atom:
         tok = self._peek()
         if tok is not None and tok[0] == "int":
-            value = int(tok[1], 16) if tok[1][:2] in ("0x", "0X") else int(tok[1], 10)
-            if value >= 1 << self.bits:
-                raise self._error(f"constant {tok[1]} does not fit in {self.bits} bits")
+            value = _literal(tok[1], self.bits)
+            if value is None:
+                raise self._error(f"constant {_show(tok[1])} does not fit in {self.bits} bits")
             self.i += 1
             return Const(value)
         return Var(self._var())
@@ -226,7 +279,7 @@ class _LineParser:
         if tok is None:
             return Expr(None, (left,))
         if tok[0] != "op" or tok[1] not in BINARY_OPS:
-            raise self._error(f"expected an operator or end of line, found {tok[1]!r}")
+            raise self._error(f"expected an operator or end of line, found {_show(tok[1])}")
         self.i += 1
         return Expr(tok[1], (left, self._atom()))
 
@@ -246,8 +299,9 @@ class _LineParser:
         target = self._var()
         self._expect_op("=")
         expr = self._expr()
-        if self._peek() is not None:
-            raise self._error(f"unexpected {self._peek()[1]!r} after the expression")  # type: ignore[index]
+        extra = self._peek()
+        if extra is not None:
+            raise self._error(f"unexpected {_show(extra[1])} after the expression")
         return Line(target, expr, guard)
 
 
@@ -257,15 +311,70 @@ def parse_line(text: str, bits: int, lineno: int = 1) -> Line:
 
 
 def parse(source: str, bits: int) -> Program:
-    """Parse a ``bits``-bit program; a :class:`ParseError` names the line and column."""
+    """Parse a ``bits``-bit program; a :class:`ParseError` names the line and column.
+
+    ``source`` is text as described in the module docstring (LF or CRLF line ends, an optional
+    leading byte-order mark); bytes go through :func:`decode_source` first.
+    """
     if not MIN_BITS <= bits <= MAX_BITS:
         raise OversightError(f"bits must be in [{MIN_BITS}, {MAX_BITS}], got {bits}")
+    if source.startswith(_BOM):
+        source = source[len(_BOM) :]
     lines = []
-    for lineno, raw in enumerate(source.splitlines(), start=1):
+    # split on LF only: str.splitlines also splits on form feeds, U+2028 and others, which would
+    # make line numbers disagree with an editor's
+    for lineno, raw in enumerate(source.split("\n"), start=1):
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+        nul = raw.find("\x00")
+        if nul >= 0:
+            raise ParseError("NUL character (is this a binary file?)", lineno, nul + 1)
         text = raw.split("#", 1)[0]
-        if text.strip():
+        if text.strip(_SPACE):
             lines.append(parse_line(text, bits, lineno))
     return Program(tuple(lines), bits)
+
+
+def decode_source(data: bytes) -> str:
+    """Program bytes as text: strict UTF-8, one leading byte-order mark dropped.
+
+    Bytes that are not UTF-8 raise a :class:`ParseError` at the line and column (in characters)
+    of the first bad byte.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        # the bytes before the first bad one decode, so the column counts characters
+        column = len(data[start : e.start].decode("utf-8")) + 1
+        raise ParseError(
+            f"not UTF-8 text (byte 0x{data[e.start]:02x})",
+            data.count(b"\n", 0, e.start) + 1,
+            column,
+        ) from None
+
+
+def load_program(path: Path, bits: int) -> Program:
+    """Read and parse the program file at ``path``.
+
+    A file that is missing, a directory or unreadable raises an :class:`OversightError`, bytes
+    that are not UTF-8 or a malformed program a :class:`ParseError`; either message starts with
+    the path.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise OversightError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise OversightError(f"{path}: is a directory, not a program file") from None
+    except OSError as e:
+        raise OversightError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        return parse(decode_source(data), bits)
+    except ParseError as e:
+        raise ParseError(e.reason, e.line, e.column, path) from None
 
 
 def statically_live(program: Program) -> np.ndarray:

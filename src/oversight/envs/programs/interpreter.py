@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -115,7 +116,19 @@ def run_steps(
     return env.get(OUTPUT_VAR, 0)
 
 
-Step = Callable[[dict[str, np.ndarray]], None]
+class Scratch(NamedTuple):
+    """The working arrays of guarded lines, one batch wide.
+
+    They live outside the variables' dict so that no program name (``__tmp`` included) can
+    alias them: a variable stored under a scratch buffer's key once overwrote it mid-line.
+    """
+
+    cond: np.ndarray  # bool: where the guard holds
+    tmp: np.ndarray  # the line's value on every input, before the masked copy
+
+
+Step = Callable[[dict[str, np.ndarray], Scratch], None]
+"""One compiled line: updates the program's variables (by name) in place."""
 
 
 def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Step:
@@ -153,20 +166,20 @@ def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Ste
 
     target = line.target
     if line.guard is None:
-        return lambda env: compute(env, env[target])
+        return lambda env, scratch: compute(env, env[target])
 
     g = line.guard
     gl = dtype(g.left.value) if isinstance(g.left, Const) else None
     gr = dtype(g.right.value) if isinstance(g.right, Const) else None
     cmp = _np_binary[g.cmp]
 
-    def guarded(env: dict[str, np.ndarray]) -> None:
-        cond = env["__cond"]
+    def guarded(env: dict[str, np.ndarray], scratch: Scratch) -> None:
+        cond = scratch.cond
         left = gl if gl is not None else env[g.left.name]  # type: ignore[union-attr]
         right = gr if gr is not None else env[g.right.name]  # type: ignore[union-attr]
         cmp(left, right, out=cond)
         if cond.any():
-            tmp = env["__tmp"]
+            tmp = scratch.tmp
             compute(env, tmp)
             np.copyto(env[target], tmp, where=cond)
 
@@ -204,22 +217,26 @@ class CompiledProgram:
         for line in program.lines:
             names |= line.reads() | {line.target}
         self.names = sorted(names)
-        self._buffers: dict[int, dict[str, np.ndarray]] = {}
+        self._buffers: dict[int, tuple[dict[str, np.ndarray], Scratch]] = {}
+
+    def new_state(self, n: int) -> tuple[dict[str, np.ndarray], Scratch]:
+        """Zeroed variables (every name the program uses) and scratch arrays for ``n`` inputs."""
+        env = {name: np.zeros(n, dtype=self.dtype) for name in self.names}
+        return env, Scratch(np.zeros(n, dtype=bool), np.zeros(n, dtype=self.dtype))
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
         n = len(inputs)
-        env = self._buffers.get(n)
-        if env is None:  # buffers are reused across calls: fresh ones cost page faults
-            env = {name: np.zeros(n, dtype=self.dtype) for name in self.names}
-            env["__cond"] = np.zeros(n, dtype=bool)
-            env["__tmp"] = np.zeros(n, dtype=self.dtype)
-            self._buffers = {n: env}
+        state = self._buffers.get(n)
+        if state is None:  # buffers are reused across calls: fresh ones cost page faults
+            state = self.new_state(n)
+            self._buffers = {n: state}
         else:
-            for name in self.names:
-                env[name].fill(0)
+            for array in state[0].values():
+                array.fill(0)
+        env, scratch = state
         np.bitwise_and(inputs.astype(self.dtype, copy=False), self.program.mask, out=env[INPUT_VAR])
         for step in self.steps:
-            step(env)
+            step(env, scratch)
         return env[OUTPUT_VAR].copy()
 
 
