@@ -48,13 +48,13 @@ from oversight.envs.programs.dsl import (
     parse,
 )
 from oversight.envs.programs.env import ProgramEnv
-from oversight.envs.programs.generator import GeneratorKnobs
+from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.interpreter import run_steps, run_vectorized
 
 KNOBS = (
-    GeneratorKnobs(bits=8, length=24, rarity_bits=(3, 5), dead_lines=3, redundant_pairs=2),
-    GeneratorKnobs(bits=12, length=40, rarity_bits=(5, 8)),
-    GeneratorKnobs(bits=16, length=48),
+    GeneratorConfig(bits=8, length=24, rarity_bits=(3, 5), dead_lines=3, redundant_pairs=2),
+    GeneratorConfig(bits=12, length=40, rarity_bits=(5, 8)),
+    GeneratorConfig(bits=16, length=48),
 )
 SPECIAL_BYTES = (
     b"\x00",
