@@ -27,6 +27,7 @@ from oversight.experiments import llm_debate
 from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig
 from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE
+from oversight.experiments.skeleton import main
 from oversight.judges.llm import LLMJudge
 from oversight.learning.export import PreferenceRow, read_rows
 from oversight.models import InspectModel, ModelSettings, mock_output
@@ -118,7 +119,7 @@ def test_train_reward_model_on_exported_preferences(tiny_model, tmp_path):
     def scripted(name: str) -> InspectModel:
         return InspectModel(name, ModelSettings(model_args={"custom_outputs": judging_script}))
 
-    llm_debate.main(cfg, store, progress=False, open_model=scripted)
+    main(llm_debate.experiment(scripted), cfg, store, progress=False)
     data = store.path / PREFERENCE_FILE
     rows = read_rows(data, PreferenceRow)
     assert len(rows) == 2 * 4  # per story: A over B in each answer order, distinct texts

@@ -12,8 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from oversight.agents import learned_critic as lc  # noqa: E402
 from oversight.agents.critics import CriticConfig, critic_budget  # noqa: E402
+from oversight.agents.critics import learned as lc  # noqa: E402
 from oversight.core.errors import OversightError  # noqa: E402
 from oversight.core.records import Artifact, Problem, Transcript  # noqa: E402
 from oversight.envs.programs import features as feat  # noqa: E402

@@ -18,6 +18,7 @@ from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.analysis import calibration, correctness
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig
 from oversight.experiments.llm_debate.cost import estimate_cost
+from oversight.experiments.skeleton import main
 from oversight.models import InspectModel, ModelSettings, mock_output
 from oversight.models.prices import load_prices
 
@@ -88,7 +89,7 @@ def test_provider_error_keeps_finished_batches_and_resumes(tmp_path):
     saved = (store.path / "transcripts.jsonl").read_text().splitlines()
     assert 0 < len(saved) < 6 * 3  # the batches finished before the error
 
-    analysis = llm_debate.main(cfg, store, progress=False)
+    analysis = main(llm_debate.EXPERIMENT, cfg, store, progress=False)
     after = (store.path / "transcripts.jsonl").read_text().splitlines()
     assert after[: len(saved)] == saved  # nothing redone or rewritten
     ids = [t.episode_id for t in store.transcripts()]
@@ -100,7 +101,7 @@ def test_per_role_models_and_report(tmp_path):
     cfg = quick_config(judge_model="mockllm/judge", protocols=["critique", "direct"])
     store = RunStore(tmp_path / "run")
     store.create(dump_yaml(cfg))
-    analysis = llm_debate.main(cfg, store, progress=False)
+    analysis = main(llm_debate.EXPERIMENT, cfg, store, progress=False)
     t = store.transcripts()[0]
     assert t.meta["models"] == {
         "answerer": "mockllm/model",

@@ -22,6 +22,7 @@ from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig, Tournament, Variant
 from oversight.experiments.llm_debate.cost import estimate_cost
 from oversight.experiments.llm_debate.tournament import tournament_items, variant_prompts
+from oversight.experiments.skeleton import main
 from oversight.judges.llm import LLMJudge
 from oversight.models import ScriptedModel
 from oversight.models.prices import load_prices
@@ -120,7 +121,7 @@ def test_variant_prompts_layer_run_folder_then_own_folder_then_inline(tmp_path):
 def test_the_variant_the_judge_sides_with_gets_the_higher_rating(tmp_path):
     cfg = config()
     store = new_store(tmp_path, cfg)
-    a = llm_debate.main(cfg, store, progress=False, open_model=Opener())
+    a = main(llm_debate.experiment(Opener()), cfg, store, progress=False)
     t = a.tournament
     assert t is not None and t.games == 6 * 4
     bt = dict(zip(t.variants, (e.value for e in t.bt), strict=True))
@@ -201,7 +202,7 @@ def test_best_of_n_in_the_tournament_beats_its_single_sample(tmp_path):
         protocol="debate-simultaneous",
         variants=[Variant(name="bo1"), Variant(name="bo2", best_of_n=2)],
     )
-    a = llm_debate.main(cfg, new_store(tmp_path, cfg), progress=False, open_model=opener)
+    a = main(llm_debate.experiment(opener), cfg, new_store(tmp_path, cfg), progress=False)
     assert a.tournament is not None
     assert a.metrics["tournament.bt.bo2"] > 0 > a.metrics["tournament.bt.bo1"]
 
@@ -214,14 +215,14 @@ def test_a_killed_tournament_resumes_without_redoing_a_game(tmp_path):
     saved = (store.path / "transcripts.jsonl").read_text().splitlines()
     assert 0 < len(saved) < 4 + 24
     opener = Opener()
-    llm_debate.main(cfg, store, progress=False, open_model=opener)
+    main(llm_debate.experiment(opener), cfg, store, progress=False)
     after = (store.path / "transcripts.jsonl").read_text().splitlines()
     assert after[: len(saved)] == saved
     ids = [t.episode_id for t in store.transcripts()]
     assert len(ids) == len(set(ids)) == 6 * 4 + 4
     first = json.loads((store.path / "metrics.json").read_text())
     again = Opener()
-    metrics = llm_debate.main(cfg, store, progress=False, open_model=again).metrics
+    metrics = main(llm_debate.experiment(again), cfg, store, progress=False).metrics
     assert opener.calls > 0 and again.calls == 0 and metrics["usage.session.calls"] == 0
     ratings = [k for k in first if k.startswith("tournament.")]
     assert ratings and all(metrics[k] == first[k] for k in ratings)

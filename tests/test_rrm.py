@@ -194,8 +194,8 @@ def test_depth_one_trains_only_the_critic(world: rrm.World, tmp_path: Path) -> N
 
 
 def test_critic_policy_points_only_at_solver_targets(world: rrm.World) -> None:
-    from oversight.agents.claim_critic import ClaimCritic, PointerPolicy, choices
-    from oversight.agents.learned_critic import new_pointer
+    from oversight.agents.critics.claim import ClaimCritic, PointerPolicy, choices
+    from oversight.agents.critics.learned import new_pointer
 
     policy = PointerPolicy(new_pointer(0))
     contexts = world.train[0].contexts[:6]

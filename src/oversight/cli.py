@@ -61,6 +61,7 @@ def run(
     The folder holds config.yaml, transcripts.jsonl, metrics.json and report.html.
     """
     from oversight.experiments import registry
+    from oversight.experiments.skeleton import main
 
     try:
         if resume is not None:
@@ -75,11 +76,11 @@ def run(
                 config = registry.quick_variant(config)
             exp, cfg, store = registry.start(config, set_ or [], out)
         console.print(f"[bold]{exp.name}[/] → {store.path}")
-        analysis = exp.main(cfg, store, not quiet)
+        analysis = main(exp, cfg, store, not quiet)
     except OversightError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
-    console.print(rich_table(exp.summary(analysis)))
+    console.print(rich_table(exp.summary(cfg, analysis)))
     console.print(f"report: {store.path / 'report.html'}")
 
 

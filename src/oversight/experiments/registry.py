@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,43 +16,16 @@ from oversight.experiments.config import (
     read_yaml,
     validate,
 )
-from oversight.report.model import Table
+from oversight.experiments.skeleton import Experiment
 
 DEFAULT_CONFIG = "offense-defense"
-
-
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    config: type[BaseModel]
-    main: Callable[[Any, RunStore, bool], Any]
-    summary: Callable[[Any], Table]
 
 
 def _experiments() -> dict[str, Experiment]:
     from oversight.experiments import digits_debate, llm_debate, offense_defense, rrm, text_debate
 
-    return {
-        "digits-debate": Experiment(
-            "digits-debate",
-            digits_debate.DigitsDebateConfig,
-            digits_debate.main,
-            digits_debate.summary,
-        ),
-        "offense-defense": Experiment(
-            "offense-defense",
-            offense_defense.OffenseDefenseConfig,
-            offense_defense.main,
-            offense_defense.summary,
-        ),
-        "llm-debate": Experiment(
-            "llm-debate", llm_debate.LLMDebateConfig, llm_debate.main, llm_debate.summary
-        ),
-        "text-debate": Experiment(
-            "text-debate", text_debate.TextDebateConfig, text_debate.main, text_debate.summary
-        ),
-        "rrm": Experiment("rrm", rrm.RRMExperimentConfig, rrm.main, rrm.summary),
-    }
+    found = [e.EXPERIMENT for e in (digits_debate, llm_debate, offense_defense, rrm, text_debate)]
+    return {e.name: e for e in found}
 
 
 def resolve(data: dict[str, Any]) -> tuple[Experiment, BaseModel]:

@@ -2,7 +2,7 @@
 
 A reward model reads R and P (never runs them) and says how acceptable P is as an improvement of
 R. Both kinds share one encoder, :class:`ProgramEncoder`, conditioned on the program line by
-line: each line of P, then of R, is described by :func:`~oversight.agents.learned_critic.
+line: each line of P, then of R, is described by :func:`~oversight.agents.critics.learned.
 line_features`, embedded by an MLP, mixed with the other lines by one self-attention layer (or a
 bidirectional GRU), and pooled (masked mean and max) to one vector.
 

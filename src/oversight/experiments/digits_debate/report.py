@@ -208,7 +208,7 @@ def build_report(cfg: DigitsDebateConfig, a: DigitsAnalysis, config_yaml: str) -
     )
 
 
-def summary_table(a: DigitsAnalysis) -> Table:
+def summary_table(cfg: DigitsDebateConfig, a: DigitsAnalysis) -> Table:
     """The CLI's headline: mean-over-first-movers honest win rates per setting and planner."""
     rows = []
     for t in a.tables:

@@ -232,7 +232,7 @@ def build_report(cfg: LLMDebateConfig, a: LLMAnalysis, config_yaml: str) -> Repo
     )
 
 
-def summary_table(a: LLMAnalysis) -> Table:
+def summary_table(cfg: LLMDebateConfig, a: LLMAnalysis) -> Table:
     """The CLI's headline: scores per protocol, then calls, cached calls and cost."""
     rows: list[list[object]] = [
         [s.protocol, _ci(s.accuracy), _ci(s.log_loss), _ci(s.brier)] for s in a.scores

@@ -30,12 +30,14 @@ from oversight.envs.text.records import TextContext, TextItem
 from oversight.experiments.llm_debate.cast import cast
 from oversight.experiments.llm_debate.config import PART_OF_ROLE, LLMDebateConfig
 from oversight.experiments.llm_debate.cost import estimate_cost
+from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE, judge_preferences
 from oversight.experiments.llm_debate.tournament import (
     TOURNAMENT,
     tournament_cast,
     tournament_to_play,
 )
 from oversight.experiments.progress import progress_bar
+from oversight.learning.export import write_rows
 from oversight.models.base import ChatModel, ModelUsage, UsageLedger
 from oversight.models.prices import load_prices
 from oversight.prompts import PromptSet
@@ -104,7 +106,8 @@ def run(
     progress: bool = True,
     open_model: Callable[[str], ChatModel] | None = None,
 ) -> RunResult:
-    """Play every episode not yet on disk, appending transcripts and usage batch by batch."""
+    """Play every episode not yet on disk, appending transcripts and usage batch by batch;
+    then write the judge's verdicts as TRL preference data (``preference.jsonl``)."""
     items = load_items(cfg)
     prompts = run_prompts(cfg, store)
     prices = load_prices(cfg.prices)
@@ -172,8 +175,11 @@ def run(
             protocol = text_protocol(cfg.tournament.protocol, cfg.rounds)
             meta = {**game.meta, "models": game.models}
             play_all(protocol, game.todo, game.agents, TOURNAMENT, game.prefix, meta)
+    transcripts = store.transcripts()
+    # the judge's verdicts as TRL preference data, for ``oversight train-rm``
+    write_rows(store.path / PREFERENCE_FILE, judge_preferences(transcripts))
     return RunResult(
-        transcripts=store.transcripts(),
+        transcripts=transcripts,
         usage=usage_on_disk(store),
         session=session.by_model,
         estimate=estimate,

@@ -29,7 +29,7 @@ def ci(m: dict, key: str) -> str:
     return format_ci(m, key)
 
 
-def summary_table(a: Analysis, arms: list[str], terminal: bool = False) -> Table:
+def arm_table(a: Analysis, arms: list[str], terminal: bool = False) -> Table:
     """Judge outcomes, one row per arm; ``terminal`` makes it narrow enough for the CLI."""
     m = a.metrics
     digits = 2 if terminal else 3
@@ -438,7 +438,7 @@ def build_report(cfg: OffenseDefenseConfig, a: Analysis, config_yaml: str) -> Re
         title="Offense-defense: backdoors vs critique-assisted judges",
         subtitle="oversight run: program environment",
         sections=[
-            Section("Outcomes", intro, [summary_table(a, MAIN_ARMS)]),
+            Section("Outcomes", intro, [arm_table(a, MAIN_ARMS)]),
             subtlety_section(a),
             budget_section(cfg, a),
             safety_section(cfg, a),
@@ -449,3 +449,8 @@ def build_report(cfg: OffenseDefenseConfig, a: Analysis, config_yaml: str) -> Re
         config_yaml=config_yaml,
         metrics=m,
     )
+
+
+def summary_table(cfg: OffenseDefenseConfig, a: Analysis) -> Table:
+    """The headline table printed by ``oversight run``: every arm."""
+    return arm_table(a, list(ARM_LABELS), terminal=True)

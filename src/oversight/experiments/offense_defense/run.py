@@ -125,7 +125,7 @@ def arms(cfg: OffenseDefenseConfig, learned: Callable[[str], Agent] | None) -> l
 
 def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore):
     """Train (or, on resume, load) the learned critic's pointer from judge confirmations."""
-    from oversight.agents import learned_critic as lc
+    from oversight.agents.critics import learned as lc
 
     path = store.checkpoint("pointer.pt")
     if path.exists():
@@ -176,7 +176,7 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
             bar.advance(training)
 
             def learned(pointer: str) -> Agent:
-                from oversight.agents.learned_critic import LearnedCritic
+                from oversight.agents.critics.learned import LearnedCritic
 
                 kind = "learned" if pointer == "learned" else "pointer_random"
                 c = cfg.critic.model_copy(

@@ -3,28 +3,22 @@ when the judge is assisted by agents trained one level below?"""
 
 from __future__ import annotations
 
-from oversight.core.runs import REPORT, RunStore
+from typing import Any
+
+from oversight.experiments.rrm.analysis import Analysis, analyse
 from oversight.experiments.rrm.config import RRMExperimentConfig
-from oversight.report.html import write_report
+from oversight.experiments.rrm.report import as_json, build_report, summary_table
+from oversight.experiments.rrm.run import run
+from oversight.experiments.skeleton import Experiment
 
 
-def main(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True):
-    """Run (or resume) the experiment in ``store`` and write metrics.json and report.html."""
-    from oversight.experiments.rrm.analysis import analyse
-    from oversight.experiments.rrm.report import as_json, build_report
-    from oversight.experiments.rrm.run import run
-
-    analysis = analyse(cfg, run(cfg, store, progress))
-    store.write_metrics(analysis.metrics | as_json(analysis))
-    write_report(build_report(analysis, store.config_yaml()), store.path / REPORT)
-    return analysis
+def metrics(analysis: Analysis) -> dict[str, Any]:
+    """The flat metrics and the per-seed, per-round tables."""
+    return analysis.metrics | as_json(analysis)
 
 
-def summary(analysis):
-    """The headline table printed by ``oversight run``."""
-    from oversight.experiments.rrm.report import summary_table
+EXPERIMENT: Experiment = Experiment(
+    "rrm", RRMExperimentConfig, run, analyse, build_report, summary_table, metrics
+)
 
-    return summary_table(analysis, terminal=True)
-
-
-__all__ = ["RRMExperimentConfig", "main", "summary"]
+__all__ = ["EXPERIMENT", "Analysis", "RRMExperimentConfig"]

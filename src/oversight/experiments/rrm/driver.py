@@ -7,7 +7,7 @@ and programs are longer than that (160 lines by default), so alone it cannot run
   judge checks that step (:mod:`oversight.envs.programs.traces`). Imperfect on purpose through the
   knobs of :class:`Level0Config` (sloppy tracers, a lying tracer, a checker budget below the
   trace length, a default rule for unverifiable contests, judge noise).
-- **Level 1**: the counterexample critic (:class:`~oversight.agents.claim_critic.ClaimCritic`, a
+- **Level 1**: the counterexample critic (:class:`~oversight.agents.critics.claim.ClaimCritic`, a
   pointer policy and the solver). Its claims are verified with level-0 help
   (:meth:`~oversight.judges.recursive.TraceAssistedJudge.settle`). A claim reward model (RM1, a
   pointer net scoring the pointed line) learns those verifications; the critic is trained by
@@ -46,9 +46,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from oversight.agents.claim_critic import ClaimCritic, PointerPolicy, choices, claim_input
+from oversight.agents.critics.claim import ClaimCritic, PointerPolicy, choices, claim_input
+from oversight.agents.critics.learned import PointerNet, new_pointer
 from oversight.agents.improver import ImproverNet, ImproverState, apply_action, valid_actions
-from oversight.agents.learned_critic import PointerNet, new_pointer
 from oversight.core.budget import Meter
 from oversight.core.errors import OversightError
 from oversight.core.records import Artifact, Gold, Problem, Transcript, Verdict

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from oversight.experiments.rrm.analysis import LEVEL1_SCALARS, LEVEL2_SCALARS, Analysis
+from oversight.experiments.rrm.config import RRMExperimentConfig
 from oversight.metrics.estimate import format_ci
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
@@ -18,7 +19,7 @@ def _ci(a: Analysis, key: str) -> str:
     return format_ci(a.metrics, key, 2)
 
 
-def summary_table(a: Analysis, terminal: bool = False) -> Table:
+def summary_table(cfg: RRMExperimentConfig, a: Analysis, terminal: bool = True) -> Table:
     """The headline: per mode, after the last round, on held-out programs."""
     last = a.config.rounds - 1
     # In the terminal: means only, so that the table fits; the report has the CIs.
@@ -316,7 +317,7 @@ def findings(a: Analysis) -> str:
     return "\n\n".join(lines)
 
 
-def build_report(a: Analysis, config_yaml: str) -> Report:
+def build_report(cfg: RRMExperimentConfig, a: Analysis, config_yaml: str) -> Report:
     cfg = a.config
     sections = [
         Section(
@@ -335,7 +336,9 @@ def build_report(a: Analysis, config_yaml: str) -> Report:
         Section("Level 1", tables=[_level1_table(a), _sweep_table(a)]),
     ]
     if cfg.depth >= 2:
-        sections.insert(1, Section("Findings", findings(a), tables=[summary_table(a)]))
+        sections.insert(
+            1, Section("Findings", findings(a), tables=[summary_table(cfg, a, terminal=False)])
+        )
         sections.append(
             Section(
                 "Overoptimization: proxy and gold as optimisation proceeds",

@@ -34,7 +34,7 @@ def _ci(e: Estimate, digits: int = 3, scale: float = 1.0) -> str:
     return f"{v:.{digits}f} [{lo:.{d}f}, {hi:.{d}f}]"
 
 
-def summary_table(cfg: TextDebateConfig, a: TextAnalysis, terminal: bool = False) -> Table:
+def summary_table(cfg: TextDebateConfig, a: TextAnalysis, terminal: bool = True) -> Table:
     """Judge scores per protocol at the base setting."""
     digits = 2 if terminal else 3
     rows = []
@@ -187,7 +187,7 @@ def build_report(cfg: TextDebateConfig, a: TextAnalysis, config_yaml: str) -> Re
             "quotes it; the liar argues a distractor, quoting real but misleading sentences or "
             "fabricating quotes. The judge never reads the story: it sees each quote marked "
             "verified or unverified and weighs verified ones.",
-            [summary_table(cfg, a)],
+            [summary_table(cfg, a, terminal=False)],
             [
                 Figure(
                     "Judge accuracy by protocol",

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oversight.agents.critics import (
+from oversight.agents.critics.search import (
     FOUND,
     STRUCTURE_CAP,
     CriticConfig,

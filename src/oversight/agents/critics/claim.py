@@ -6,7 +6,7 @@ points at one candidate line the backward solver can aim at (the candidate numbe
 claims the solver's input as a counterexample. The judge then verifies the claim with level-0
 trace help (:class:`~oversight.judges.recursive.TraceAssistedJudge`).
 
-- :class:`PointerPolicy` wraps a :class:`~oversight.agents.learned_critic.PointerNet` as a policy
+- :class:`PointerPolicy` wraps a :class:`~oversight.agents.critics.learned.PointerNet` as a policy
   over candidate lines (targets only), so the shared policy-gradient trainer trains it;
 - :class:`ClaimCritic` is the engine agent: it points (greedily, or by sampling to explore),
   solves, and says a :class:`~oversight.core.records.Claim`.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from oversight.agents.learned_critic import PointerNet
+from oversight.agents.critics.learned import PointerNet
 from oversight.core.records import Claim, Message
 from oversight.core.seeding import rng
 from oversight.envs.programs.env import ProgramContext
