@@ -46,7 +46,7 @@ from oversight.envs.programs.env import ProgramEnv
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest, make_lazy
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
-from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
+from oversight.protocols import CRITIQUE, DIRECT, play
 from oversight.web import viewer
 from oversight.web.run_index import INDEX_NAME, RunIndex
 
@@ -69,9 +69,7 @@ def real_episodes(problems: int, seed: int) -> list[Transcript]:
             for k in (6, 10)
         ]
         for i, m in enumerate(made):
-            artifact = env.artifact(problem, m, m.kind, f"{m.kind}{i}")
-            context = env.context(problem, artifact)
-            items.append((problem, artifact, context, env.gold(context, m)))
+            items.append(env.case(problem, m, f"{m.kind}{i}"))
     arms = [  # name, protocol, judge's test strategy, critic, judge noise
         ("unassisted_random", DIRECT, "random", None, 0.0),
         ("unassisted_informed", DIRECT, "informed", None, 0.0),
@@ -86,11 +84,7 @@ def real_episodes(problems: int, seed: int) -> list[Transcript]:
         agents = {}
         if critic is not None:
             agents["critic"] = SearchCritic(CriticConfig(kind=critic, budget_fraction=1 / 64))
-        episodes = [Episode(f"{arm}/{a.id}", p, a, c) for p, a, c, _ in items]
-        transcripts = run_protocol(protocol, episodes, agents, judge, arm=arm)
-        for t, (*_, gold) in zip(transcripts, items, strict=True):
-            t.gold = gold
-        out += transcripts
+        out += play(protocol, items, agents, judge, arm, batch=len(items))
     return out
 
 

@@ -34,3 +34,39 @@ def test_readme_and_ci_agree():
     assert "torch==2.13.0" in (ROOT / "pyproject.toml").read_text()
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert commands[1] in ci_lines  # CI runs the README's test command verbatim
+
+
+def _package_names() -> list[str]:
+    src = ROOT / "src"
+    return sorted(
+        ".".join(p.parent.relative_to(src).parts) for p in (src / "oversight").rglob("__init__.py")
+    )
+
+
+def test_example_uses_only_public_imports():
+    import ast
+
+    packages = set(_package_names())
+    tree = ast.parse((ROOT / "examples" / "compose.py").read_text())
+    modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    deep = [m for m in modules if m.startswith("oversight") and m not in packages]
+    assert modules and not deep, f"examples/compose.py imports below a package's face: {deep}"
+
+
+def test_public_names_resolve_and_package_faces_stay_light():
+    """Every name in a package's ``__all__`` resolves (torch-needing ones lazily), and importing
+    every package face (web and experiments aside) loads no torch."""
+    faces = [p for p in _package_names() if not p.startswith(("oversight.web", "oversight.exp"))]
+    code = (
+        "import importlib, sys\n"
+        f"faces = {faces!r}\n"
+        "mods = [importlib.import_module(f) for f in faces]\n"
+        "assert 'torch' not in sys.modules, 'a package face imported torch'\n"
+        "for m in mods:\n"
+        "    for name in getattr(m, '__all__', []):\n"
+        "        getattr(m, name)\n"
+        "print(sum(len(getattr(m, '__all__', [])) for m in mods))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) > 100

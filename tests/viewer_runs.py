@@ -16,7 +16,7 @@ from oversight.envs.programs.env import ProgramEnv
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest, make_lazy
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
-from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
+from oversight.protocols import CRITIQUE, DIRECT, play
 from oversight.web import viewer
 
 SCRIPT = '<script>alert("owned")</script> look at line 3'
@@ -38,14 +38,12 @@ def real_transcripts(problems: int = 2, tag: str = "") -> list[Transcript]:
 @cache
 def _played(problems: int, tag: str) -> tuple[Transcript, ...]:
     env = ProgramEnv(GeneratorConfig(bits=12, length=40, rarity_bits=(5, 8)))
-    items = []
+    cases = []
     for seed in range(problems):
         problem, ref = env.reference(seed)
         r = rng(0, "viewer-test", seed)
         for made in (make_honest(ref, r), make_lazy(ref, r), make_backdoor(ref, r, "literal", 6)):
-            artifact = env.artifact(problem, made, made.kind, made.kind)
-            context = env.context(problem, artifact)
-            items.append((problem, artifact, context, env.gold(context, made)))
+            cases.append(env.case(problem, made, made.kind))
     judge = BudgetedJudge(JudgeConfig(budget=200, strategy="informed"))
     critic = SearchCritic(CriticConfig(kind="guided", budget_fraction=1 / 16))
     out: list[Transcript] = []
@@ -53,11 +51,7 @@ def _played(problems: int, tag: str) -> tuple[Transcript, ...]:
         ("direct", DIRECT, {}),
         ("assisted", CRITIQUE, {"critic": critic}),
     ):
-        episodes = [Episode(f"{arm}{tag}/{a.id}", p, a, c) for p, a, c, _ in items]
-        transcripts = run_protocol(protocol, episodes, agents, judge, arm=arm)
-        for t, (*_, gold) in zip(transcripts, items, strict=True):
-            t.gold = gold
-        out += transcripts
+        out += play(protocol, cases, agents, judge, arm, batch=len(cases), prefix=f"{arm}{tag}")
     return tuple(out)
 
 
