@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from oversight.core.errors import OversightError
@@ -21,6 +24,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(width=120)  # the summary table needs about 110 columns
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: object) -> NoReturn:
+    """One unwrapped error line on stderr, exit code 2. The text is escaped: a path or value
+    may hold ``[...]``, which rich would read as markup."""
+    errors.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """The toolkit's errors and the operating system's (no permission, disk full, a folder
+    where a file should be) as one line each."""
+    try:
+        yield
+    except OversightError as e:
+        fail(e)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        fail(f"{where}{e.strerror or e}")
 
 
 def rich_table(table: ReportTable) -> Table:
@@ -63,23 +87,26 @@ def run(
     from oversight.experiments import registry
     from oversight.experiments.skeleton import main
 
+    started = None  # the folder this call created, removed again if it fails before any work
     try:
-        if resume is not None:
-            if config or set_ or out or quick:
-                raise OversightError(
-                    "--resume takes no config, --set, --out or --quick: the run folder holds its "
-                    "config"
-                )
-            exp, cfg, store = registry.resume(resume)
-        else:
-            if quick:
-                config = registry.quick_variant(config)
-            exp, cfg, store = registry.start(config, set_ or [], out)
-        console.print(f"[bold]{exp.name}[/] → {store.path}")
-        analysis = main(exp, cfg, store, not quiet)
-    except OversightError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
+        with clear_errors():
+            if resume is not None:
+                if config or set_ or out or quick:
+                    raise OversightError(
+                        "--resume takes no config, --set, --out or --quick: the run folder holds "
+                        "its config"
+                    )
+                exp, cfg, store = registry.resume(resume)
+            else:
+                if quick:
+                    config = registry.quick_variant(config)
+                exp, cfg, store = started = registry.start(config, set_ or [], out)
+            console.print(f"[bold]{exp.name}[/] → {store.path}")
+            analysis = main(exp, cfg, store, not quiet)
+    except BaseException:
+        if started is not None:
+            started[2].discard_if_unstarted()
+        raise
     console.print(rich_table(exp.summary(cfg, analysis)))
     console.print(f"report: {store.path / 'report.html'}")
 
@@ -95,17 +122,11 @@ def oracle(
 
     Prints equivalence, the saving in lines, and the inputs on which they differ.
     """
-    from rich.markup import escape
-
     from oversight.envs.programs.dsl import load_program
     from oversight.envs.programs.oracle import gold_oracle
 
-    try:
+    with clear_errors():
         result = gold_oracle(load_program(reference, bits), load_program(artifact, bits))
-    except OversightError as e:
-        # escaped: a path may hold "[...]", which rich would read as markup; one unwrapped line
-        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
-        raise typer.Exit(2) from None
     console.print(
         f"equivalent: {result.equivalent}   saving: {result.saving} lines   "
         f"acceptable: {result.label}   differing inputs: {len(result.diff_inputs)} "
@@ -141,13 +162,10 @@ def export(
 
     from oversight.learning.export import LabelSource, export_run
 
-    try:
+    with clear_errors():
         if labels not in ("judge", "gold"):
             raise OversightError(f"--labels: unknown value {labels!r}; allowed: judge, gold")
         paths = export_run(run_dir, out or run_dir / "export", cast(LabelSource, labels), arm)
-    except OversightError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
     for name, path in paths.items():
         n = sum(1 for line in path.read_text().splitlines() if line.strip())
         console.print(f"{name}: {n} rows → {path}")
@@ -180,19 +198,37 @@ def serve(
 
         from oversight.web.app import create_app
     except ImportError as e:
-        console.print(f'[red]error:[/] {e.name} is missing; pip install "oversight[app]"')
-        raise typer.Exit(2) from None
-    try:
+        fail(f'{e.name} is missing; pip install "oversight[app]"')
+    with clear_errors():
+        if not 1 <= port <= 65535:
+            raise OversightError(f"--port: {port} is not a port (1 to 65535)")
+        if db.is_dir():
+            raise OversightError(f"--db: {db} is a folder; give a database file")
         if not admin_secret or len(admin_secret) < 8:
             raise OversightError(
                 "--admin-secret (or OVERSIGHT_ADMIN_SECRET) of 8 or more characters is needed"
             )
         web = create_app(db, admin_secret, runs)
-    except OversightError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
     console.print(f"judging app on http://{host}:{port}/admin · database {db} · runs {runs}")
     uvicorn.run(web, host=host, port=port, log_level="info")
+
+
+@app.command()
+def repair(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (holds transcripts.jsonl).")],
+) -> None:
+    """Move torn, corrupt and duplicated transcript lines aside so the run can resume.
+
+    They go to transcripts.rejected.jsonl in the folder; nothing is deleted.
+    """
+    from oversight.core.runs import REJECTED, RunStore
+
+    with clear_errors():
+        store = RunStore(run_dir)
+        store.config_yaml()  # refuses a folder that holds no run
+        kept, moved = store.repair()
+    where = f" to {run_dir / REJECTED}" if moved else ""
+    console.print(f"repair: kept {kept} transcripts, moved {moved} lines{where}")
 
 
 @app.command("train-rm")
@@ -212,7 +248,7 @@ def train_rm(
     from oversight.experiments.config import validate
     from oversight.learning.hf_reward import RewardTraining, train_reward_model
 
-    try:
+    with clear_errors():
         settings = validate(
             RewardTraining,
             {
@@ -223,9 +259,6 @@ def train_rm(
             },
         )
         result = train_reward_model(data, model, out, settings)
-    except OversightError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
     console.print(
         f"trained on {result.pairs} pairs for {result.steps} steps: loss {result.train_loss:.4f}, "
         f"ranks {result.accuracy:.1%} of the pairs right → {result.out}"

@@ -46,27 +46,43 @@ def _drop_torn_tail(path: Path) -> None:
 
 
 def read_jsonl(path: str | Path, model: type[R]) -> Iterator[R]:
-    """Read records; a truncated final line (from a crash mid-write) is skipped."""
+    """Read records. A record counts only once its line ends with a newline: a last line
+    without one (a write cut short) is skipped, and the next append cuts it. A line that is not
+    a JSON object of ``model`` is refused with its line number."""
+    for _, record in read_jsonl_lines(path, model):
+        yield record
+
+
+def read_jsonl_lines(path: str | Path, model: type[R]) -> Iterator[tuple[int, R]]:
+    """(line number, record) for every finished line of ``path``; see :func:`read_jsonl`."""
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    # After the last newline comes either nothing or a torn write: never a finished record.
+    for i, raw in enumerate(lines[:-1], start=1):
+        if not raw.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines) and not line.endswith("\n"):
-                return  # torn last write
-            raise OversightError(f"{path}:{i}: not valid JSON") from None
-        version = obj.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise OversightError(
-                f"{path}:{i}: schema_version {version}, this oversight reads {SCHEMA_VERSION}"
-            )
-        try:
-            yield model.model_validate(obj)
-        except ValidationError as e:
-            raise OversightError(f"{path}:{i}: {e}") from None
+        yield i, parse_line(raw, model, f"{path}:{i}")
+
+
+def parse_line(raw: bytes, model: type[R], where: str) -> R:
+    """One JSONL line as a ``model`` record; :class:`OversightError` naming ``where`` if not."""
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise OversightError(f"{where}: not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise OversightError(f"{where}: a {type(obj).__name__}, not a JSON object")
+    version = obj.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise OversightError(
+            f"{where}: schema_version {version!r}, this oversight reads {SCHEMA_VERSION}"
+        )
+    try:
+        return model.model_validate(obj)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(x) for x in first["loc"]) or "record"
+        raise OversightError(f"{where}: {field}: {first['msg']}") from None

@@ -82,15 +82,25 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def validation_message(error: ValidationError, model: type[BaseModel]) -> str:
-    lines = []
+    """One line naming each bad key: what is wrong and the value given (never a whole
+    mapping: a cross-field rule's input is the config itself)."""
+    parts = []
     for e in error.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in e["loc"]) or "config"
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, e["loc"])
-            lines.append(f"unknown key {key!r}; allowed keys here: {', '.join(allowed)}")
+            parts.append(f"unknown key {key!r}; allowed keys here: {', '.join(allowed)}")
+            continue
+        message = e["msg"].removeprefix("Value error, ")
+        given = e.get("input")
+        if (isinstance(given, dict | list) and len(repr(given)) > 60) or given is None:
+            parts.append(f"{key}: {message}")
         else:
-            lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
-    return "invalid config:\n  " + "\n  ".join(lines)
+            shown = repr(given)
+            parts.append(
+                f"{key}: {message} (got {shown[:60] + '...' if len(shown) > 60 else shown})"
+            )
+    return "invalid config: " + "; ".join(parts)
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:

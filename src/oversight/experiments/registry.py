@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from oversight.core.errors import OversightError
-from oversight.core.runs import RunStore, new_run_dir
+from oversight.core.runs import CONFIG, RunStore, new_run_dir
 from oversight.experiments.config import (
     apply_overrides,
     dump_yaml,
@@ -61,7 +61,7 @@ def start(
     data = apply_overrides(read_yaml(source, DEFAULT_CONFIG), overrides)
     exp, cfg = resolve(data)
     store = RunStore(out or new_run_dir("runs", exp.name))
-    store.create(dump_yaml(cfg))
+    store.create(dump_yaml(cfg), cfg.model_dump(mode="json"))
     return exp, cfg, store
 
 
@@ -70,5 +70,12 @@ def resume(path: Path) -> tuple[Experiment, BaseModel, RunStore]:
     import yaml
 
     store = RunStore(path)
-    exp, cfg = resolve(yaml.safe_load(store.config_yaml()) or {})
+    try:
+        data = yaml.safe_load(store.config_yaml())
+    except yaml.YAMLError as e:
+        raise OversightError(f"{store.path / CONFIG}: not valid YAML ({e.problem})") from None
+    if not isinstance(data, dict):
+        raise OversightError(f"{store.path / CONFIG}: holds no config mapping")
+    exp, cfg = resolve(data)
+    store.check_config(cfg.model_dump(mode="json"))
     return exp, cfg, store

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from oversight.core.errors import OversightError
+from oversight.core.files import atomic_path, read_checkpoint
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.digits.data import N_CLASSES, N_PIXELS, random_masks
 
@@ -243,12 +244,15 @@ def save_judge(judge: SparsePixelJudge, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": _FORMAT, "k": judge.k, "hidden": HIDDEN, "state_dict": judge.net.state_dict()}
-    torch.save(blob, path)
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
 
 
 def load_judge(path: str | Path) -> SparsePixelJudge:
     """Read a judge written by :func:`save_judge`."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    blob = read_checkpoint(
+        path, lambda p: torch.load(p, map_location="cpu", weights_only=True), "sparse pixel judge"
+    )
     if not isinstance(blob, dict) or blob.get("format") != _FORMAT:
         raise OversightError(f"{path} is not a sparse pixel judge checkpoint ({_FORMAT})")
     if blob["hidden"] != HIDDEN:

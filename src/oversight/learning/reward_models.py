@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from oversight.core.errors import OversightError
+from oversight.core.files import atomic_path, read_checkpoint
 from oversight.core.records import Verdict
 from oversight.core.seeding import derive_seed
 from oversight.envs.programs.env import ProgramContext
@@ -810,13 +811,16 @@ def save(obj: RewardModel | Ensemble, path: str | Path) -> None:
     else:
         raise TypeError(f"cannot save a {type(obj).__name__}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, path)
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
 
 
 def load(path: str | Path) -> RewardModel | Ensemble:
     """Read what :func:`save` wrote."""
     path = Path(path)
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = read_checkpoint(
+        path, lambda p: torch.load(p, map_location="cpu", weights_only=True), "reward-model"
+    )
     if not isinstance(blob, dict) or blob.get("format") != _FORMAT:
         raise OversightError(f"{path} is not a reward-model checkpoint ({_FORMAT})")
     if blob["type"] == "model":

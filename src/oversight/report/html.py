@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
+from oversight.core.files import write_atomic
 from oversight.report.model import Cell, Figure, Report, Section, Table, format_cell, is_numeric
 
 TEMPLATE_NAME = "report.html"
@@ -144,8 +145,6 @@ def render_html(report: Report) -> str:
 
 
 def write_report(report: Report, path: str | Path) -> Path:
-    """Render ``report`` and write it to ``path`` (parent folders are created); return the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(report), encoding="utf-8")
-    return out
+    """Render ``report`` and write it to ``path`` atomically (parent folders are created);
+    return the path."""
+    return write_atomic(path, render_html(report))

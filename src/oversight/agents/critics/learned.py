@@ -45,6 +45,7 @@ from oversight.agents.critics.search import (
     structural_suspicion,
 )
 from oversight.core.errors import OversightError
+from oversight.core.files import atomic_path, read_checkpoint
 from oversight.core.records import Claim, Message, Transcript
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
@@ -411,12 +412,15 @@ def save_pointer(net: PointerNet, path: str | Path) -> None:
         "heads": net.heads,
         "state_dict": net.state_dict(),
     }
-    torch.save(blob, path)
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
 
 
 def load_pointer(path: str | Path) -> PointerNet:
     """Read a pointer written by :func:`save_pointer`."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    blob = read_checkpoint(
+        path, lambda p: torch.load(p, map_location="cpu", weights_only=True), "pointer"
+    )
     if blob.get("format") != _FORMAT:
         raise OversightError(f"{path} is not a pointer checkpoint ({_FORMAT})")
     if blob["n_features"] != N_FEATURES:
