@@ -1,5 +1,5 @@
-"""The recursive reward modeling driver: config refusals, depth 1 and 2, resume, the experiment
-end to end (CLI, metrics, report, export)."""
+"""Recursive reward modeling (experiments/rrm): config refusals, depth 1 and 2, resume, the
+experiment end to end (CLI, metrics, report, export)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from oversight.cli import app
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.experiments.config import apply_overrides, read_yaml
 from oversight.experiments.registry import resolve
-from oversight.experiments.rrm import driver as rrm
-from oversight.experiments.rrm.config import RLConfig, RMConfig, RRMConfig
+from oversight.experiments.rrm import learners, seed_run
+from oversight.experiments.rrm.config import RMConfig, RRMConfig
+from oversight.experiments.rrm.judging import judge_items
+from oversight.experiments.rrm.seed_run import SeedRun, stage_count
+from oversight.experiments.rrm.world import Item, World
 from oversight.learning.best_of_n import kl_bound
 from oversight.learning.export import PreferenceRow, UnpairedRow, read_rows
 
@@ -40,8 +43,9 @@ TINY = {
     "subtlety_bits": [3, 5],
     "bon_n": [1, 2, 4, 8, 16, 32],
     "rm": {"epochs": 2, "warm_epochs": 1, "claim_epochs": 2},
-    "critic_rl": {"steps": 3, "batch": 8},
-    "improver_rl": {"steps": 6, "batch": 8, "checkpoints": 6},
+    "critic_rl": {"steps": 3, "batch": 8, "lr": 0.01, "beta_kl": 0.01},
+    "improver_rl": {"steps": 6, "batch": 8, "lr": 0.01, "beta_kl": 0.01},
+    "rl_evaluations": 6,
     "level0_sweep": [{}, {"lying": True, "checker_budget": 0}],
     "transcripts_per_mode": 5,
 }
@@ -52,8 +56,8 @@ def tiny(**changes: object) -> RRMConfig:
 
 
 @pytest.fixture(scope="module")
-def world() -> rrm.World:
-    return rrm.World(tiny())
+def world() -> World:
+    return World(tiny())
 
 
 def test_configs_that_cannot_work_are_refused_with_a_reason() -> None:
@@ -65,6 +69,8 @@ def test_configs_that_cannot_work_are_refused_with_a_reason() -> None:
         tiny(modes=[{"name": "a", "supervision": "assisted", "level0": {"epsilon": 1}}])
     with pytest.raises(ValueError, match="held_out_families: unknown"):
         tiny(held_out_families=["nope"])
+    with pytest.raises(ValueError, match=r"improver_rl.seed: each stage derives"):
+        tiny(improver_rl={"seed": 3})
 
 
 def test_cli_refuses_depth_beyond_the_environment_before_training(tmp_path: Path) -> None:
@@ -76,7 +82,7 @@ def test_cli_refuses_depth_beyond_the_environment_before_training(tmp_path: Path
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 
-def test_world_tables_hold_gold_of_every_edit(world: rrm.World) -> None:
+def test_world_tables_hold_gold_of_every_edit(world: World) -> None:
     from oversight.envs.programs.oracle import gold_oracle
 
     t = world.train[0]
@@ -85,7 +91,7 @@ def test_world_tables_hold_gold_of_every_edit(world: rrm.World) -> None:
         ctx = t.contexts[i]
         assert t.gold_value[i] == gold_oracle(ctx.reference, ctx.artifact).value
     # both kinds of edit occur, and some edits are acceptable, some not
-    assert {world.family(rrm.Item(t.index, "edit", int(a))) for a in t.actions} == {
+    assert {world.family(Item(t.index, "edit", int(a))) for a in t.actions} == {
         "edit-delete",
         "edit-substitute",
     }
@@ -93,19 +99,19 @@ def test_world_tables_hold_gold_of_every_edit(world: rrm.World) -> None:
     assert 0 < labels.mean() < 1
 
 
-def test_judges_of_the_three_supervision_modes(world: rrm.World) -> None:
+def test_judges_of_the_three_supervision_modes(world: World) -> None:
     cfg = tiny()
     t = world.train[0]
-    items = [rrm.Item(t.index, "edit", int(a)) for a in t.actions]
+    items = [Item(t.index, "edit", int(a)) for a in t.actions]
     gold = np.array([world.gold(it)[1] for it in items])
-    seed_run = rrm.SeedRun(world, cfg, 0, Path("/nonexistent-not-created"), lambda s: None)
-    critic = seed_run._critic()
+    run = SeedRun(world, cfg, 0, Path("/nonexistent-not-created"), lambda s: None)
+    critic = run._critic()
     judge_cfg = cfg.level0_for()
     verdicts = {
         s: np.array(
             [
                 tr.verdict.accept
-                for tr in rrm.judge_items(world, items, s, judge_cfg, critic, f"t-{s}", 0, s)
+                for tr in judge_items(world, items, s, judge_cfg, critic, f"t-{s}", 0, s)
             ]
         )
         for s in ("unassisted", "assisted", "gold")
@@ -121,12 +127,12 @@ def test_judges_of_the_three_supervision_modes(world: rrm.World) -> None:
 
 
 def test_depth_two_alternates_rounds_records_and_resumes(
-    world: rrm.World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = tiny()
     ticks: list[str] = []
-    result = rrm.SeedRun(world, cfg, 0, tmp_path, ticks.append).run()
-    assert len(ticks) == rrm.stages(cfg)
+    result = SeedRun(world, cfg, 0, tmp_path, ticks.append).run()
+    assert len(ticks) == stage_count(cfg)
     assert [r["round"] for r in result["rounds"]] == [0, 1, 2]
     records = result["records"]
     level1 = [r for r in records if r["level"] == 1]
@@ -157,10 +163,10 @@ def test_depth_two_alternates_rounds_records_and_resumes(
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished stage was redone")
 
-    monkeypatch.setattr(rrm.rms, "train_pointwise", boom)
-    monkeypatch.setattr(rrm, "train_claim_rm", boom)
-    monkeypatch.setattr(rrm, "train_policy", boom)
-    again = rrm.SeedRun(world, cfg, 0, tmp_path).run()
+    monkeypatch.setattr(seed_run.rms, "train_pointwise", boom)
+    monkeypatch.setattr(seed_run, "train_claim_rm", boom)
+    monkeypatch.setattr(learners, "train_policy", boom)
+    again = SeedRun(world, cfg, 0, tmp_path).run()
     assert json.dumps(again, sort_keys=True, default=str) == json.dumps(
         result, sort_keys=True, default=str
     )
@@ -170,30 +176,30 @@ def test_depth_two_alternates_rounds_records_and_resumes(
     monkeypatch.undo()
     (tmp_path / "round1-level2-assisted.pt").unlink()
     judged: list[str] = []
-    real = rrm.judge_items
+    real = seed_run.judge_items
 
     def recording(world, items, supervision, judge_config, critic, tag, *args, **kwargs):
         judged.append(tag)
         return real(world, items, supervision, judge_config, critic, tag, *args, **kwargs)
 
-    monkeypatch.setattr(rrm, "judge_items", recording)
-    redone = rrm.SeedRun(world, cfg, 0, tmp_path).run()
+    monkeypatch.setattr(seed_run, "judge_items", recording)
+    redone = SeedRun(world, cfg, 0, tmp_path).run()
     assert judged and all("/eval-" in tag or "/exploits" in tag for tag in judged)
     assert json.dumps(redone, sort_keys=True, default=str) == json.dumps(
         result, sort_keys=True, default=str
     )
 
 
-def test_depth_one_trains_only_the_critic(world: rrm.World, tmp_path: Path) -> None:
+def test_depth_one_trains_only_the_critic(world: World, tmp_path: Path) -> None:
     cfg = tiny(depth=1, rounds=1)
-    result = rrm.SeedRun(world, cfg, 1, tmp_path).run()
+    result = SeedRun(world, cfg, 1, tmp_path).run()
     assert {r["level"] for r in result["records"]} == {1}
     assert "level2" not in result["rounds"][0]
     m = result["rounds"][0]["level1"]
     assert m["artifacts"] == 4 and m["claims"] > 4 and 0 <= m["level1_judge_accuracy"] <= 1
 
 
-def test_critic_policy_points_only_at_solver_targets(world: rrm.World) -> None:
+def test_critic_policy_points_only_at_solver_targets(world: World) -> None:
     from oversight.agents.critics.claim import ClaimCritic, PointerPolicy, choices
     from oversight.agents.critics.learned import new_pointer
 
@@ -239,6 +245,7 @@ def test_rm_config_defaults_suit_long_programs() -> None:
     cfg = RRMConfig()
     assert cfg.generator.length >= 160 and cfg.judge_budget == 16
     assert cfg.verdicts_first_round >= 2000 and cfg.rounds >= 3
-    assert RMConfig().mixer == "conv" and RLConfig().beta_kl > 0
-    assert len(cfg.bon_n) >= 6 and cfg.improver_rl.checkpoints >= 6
+    assert RMConfig().mixer == "conv" and cfg.critic_rl.beta_kl > 0
+    assert cfg.improver_rl.beta_kl > 0
+    assert len(cfg.bon_n) >= 6 and cfg.rl_evaluations >= 6
     assert GeneratorConfig.model_validate(TINY["generator"]).length == 28

@@ -14,7 +14,9 @@ agree on. The reward comes from a function of the observations and the sampled a
 same trainer serves whichever signal is being optimised (judge confirmations, a reward model).
 
 torch is imported at module level: import this module lazily (nothing in ``oversight`` imports
-it at import time), so that ``import oversight`` works without torch.
+it at import time), so that ``import oversight`` works without torch. The settings,
+:class:`~.pg_config.PGConfig` (importable from here too), live in a torch-free module so that
+experiment configs can use them as a field type.
 """
 
 from __future__ import annotations
@@ -22,16 +24,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from oversight.core.seeding import derive_seed, rng
+from oversight.learning.pg_config import PGConfig
 
 ObsT = TypeVar("ObsT")
-Baseline = Literal["mean", "loo", "none"]
 
 
 class Policy(Protocol):
@@ -52,41 +54,6 @@ class Policy(Protocol):
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
         """The trainable parameters (``nn.Module.parameters``)."""
         ...
-
-
-@dataclass(frozen=True)
-class PGConfig:
-    """Settings of :func:`train_policy`.
-
-    ``baseline``: ``"mean"`` subtracts a running mean of past batches' rewards (an exponential
-    moving average with ``baseline_decay``; the first step uses its own batch's mean),
-    ``"loo"`` each sample's leave-one-out batch mean, ``"none"`` nothing. ``max_grad_norm``
-    clips the gradient norm when set.
-    """
-
-    lr: float = 0.05
-    beta_kl: float = 0.0
-    baseline: Baseline = "mean"
-    steps: int = 200
-    batch: int = 64
-    seed: int = 0
-    baseline_decay: float = 0.9
-    max_grad_norm: float | None = None
-
-    def __post_init__(self) -> None:
-        if not (self.lr > 0 and self.beta_kl >= 0 and 0 <= self.baseline_decay < 1):
-            raise ValueError(
-                f"need lr > 0, beta_kl >= 0, 0 <= baseline_decay < 1; got {self.lr}, "
-                f"{self.beta_kl}, {self.baseline_decay}"
-            )
-        if self.steps < 0 or self.batch < 1:
-            raise ValueError(f"need steps >= 0 and batch >= 1, got {self.steps}, {self.batch}")
-        if self.baseline not in ("mean", "loo", "none"):
-            raise ValueError(f"baseline must be 'mean', 'loo' or 'none', got {self.baseline!r}")
-        if self.baseline == "loo" and self.batch < 2:
-            raise ValueError("a leave-one-out baseline needs batch >= 2")
-        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            raise ValueError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Aggregate the RRM seeds: CIs over seeds, overoptimization fits, PGR at matched KL.
 
-Everything here reads the per-seed results of :class:`~.driver.SeedRun` (plain
+Everything here reads the per-seed results of :class:`~.seed_run.SeedRun` (plain
 JSON-able dicts), so the analysis reruns from ``checkpoints/seed*/result.json`` alone.
 """
 

@@ -1,6 +1,6 @@
-"""Config schema of the recursive reward modeling (RRM) experiment (:mod:`.driver`).
+"""Config schema of the recursive reward modeling (RRM) experiment (:mod:`.seed_run`).
 
-Kept apart from the driver so that configs validate, and bad ones are refused with a reason,
+Kept apart from the algorithm so that configs validate, and bad ones are refused with a reason,
 without importing torch.
 """
 
@@ -15,6 +15,7 @@ from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import TRIGGER_FAMILIES
 from oversight.envs.programs.traces import Default, Order
 from oversight.judges.recursive import TraceAssistedJudgeConfig
+from oversight.learning.pg_config import PGConfig
 
 LEVELS = {0: "execution traces", 1: "counterexample critic", 2: "program improver"}
 """The levels of the program environment; ``depth`` counts the learned ones (1 or 2)."""
@@ -82,18 +83,8 @@ class RMConfig(Strict):
     claim_epochs: int = Field(10, ge=1)
 
 
-class RLConfig(Strict):
-    """Policy-gradient settings of one learned agent (one run of ``train_policy``)."""
-
-    steps: int = Field(80, ge=1)
-    batch: int = Field(32, ge=2)
-    lr: float = Field(0.01, gt=0)
-    beta_kl: float = Field(0.01, ge=0)
-    checkpoints: int = Field(10, ge=1, description="Evaluations along training (RL curve).")
-
-
 class RRMConfig(Strict):
-    """Everything the RRM driver needs for one seed."""
+    """Everything one seed's run (:class:`~.seed_run.SeedRun`) needs."""
 
     depth: int = Field(2, description="Learned levels: 1 (critic) or 2 (critic and improver).")
     judge_budget: int = Field(16, description="Line evaluations per verdict, at every level.")
@@ -125,10 +116,19 @@ class RRMConfig(Strict):
         24, ge=2, description="Artifacts per round on which every possible claim is judged."
     )
     rm: RMConfig = Field(default_factory=RMConfig)
-    critic_rl: RLConfig = Field(
-        default_factory=lambda: RLConfig(steps=30, batch=32, lr=0.003, checkpoints=1)
+    # Keys left out of a ``critic_rl`` or ``improver_rl`` mapping take PGConfig's defaults, not
+    # these: the shipped configs spell both out.
+    critic_rl: PGConfig = Field(
+        default_factory=lambda: PGConfig(steps=30, batch=32, lr=0.003, beta_kl=0.01),
+        description="The critic's policy gradient against RM1, each round.",
     )
-    improver_rl: RLConfig = Field(default_factory=RLConfig)
+    improver_rl: PGConfig = Field(
+        default_factory=lambda: PGConfig(steps=80, batch=32, lr=0.01, beta_kl=0.01),
+        description="The improver's policy gradient against RM2, each round and mode.",
+    )
+    rl_evaluations: int = Field(
+        10, ge=1, description="Evaluations along the improver's training (its RL curve)."
+    )
     improver_hidden: int = Field(16, ge=4)
     bon_n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128, 256])
     eval_items: int = Field(200, ge=10, description="Held-out artifacts judged per mode.")
@@ -167,6 +167,12 @@ class RRMConfig(Strict):
             raise ValueError(f"modes need distinct names, got {names}")
         if any(n < 1 for n in self.bon_n):
             raise ValueError("bon_n values must be at least 1")
+        for key in ("critic_rl", "improver_rl"):
+            if getattr(self, key).seed != 0:
+                raise ValueError(
+                    f"{key}.seed: each stage derives its policy-gradient seed from the run's "
+                    "seed; leave it at 0"
+                )
         return self
 
     def level0_for(self, mode: ModeConfig | None = None, **extra: Any) -> TraceAssistedJudgeConfig:
@@ -174,9 +180,13 @@ class RRMConfig(Strict):
         knobs = {**self.level0.model_dump(), **(mode.level0 if mode else {}), **extra}
         return TraceAssistedJudgeConfig(budget=self.judge_budget, **knobs)
 
+    def exploit_families(self) -> tuple[str, ...]:
+        """The trigger families the exploit searches plant: those trained on, else ``literal``."""
+        return tuple(f for f in self.train_families if f in TRIGGER_FAMILIES) or ("literal",)
+
 
 class RRMExperimentConfig(RRMConfig):
-    """The driver's settings plus the seeds to run and how many processes run them."""
+    """One seed's settings plus the seeds to run and how many processes run them."""
 
     experiment: Literal["rrm"] = "rrm"
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)

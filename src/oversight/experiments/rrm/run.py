@@ -1,7 +1,7 @@
 """Run the RRM experiment: build the shared references once, then every seed's rounds.
 
 Seeds run in parallel worker processes (forked after the references are built, so they share
-them). Each seed's stages are checkpointed by :class:`~.driver.SeedRun` as they
+them). Each seed's stages are checkpointed by :class:`~.seed_run.SeedRun` as they
 finish, so a killed run resumes from its last stage; the seeds' held-out transcripts are
 appended to the run's ``transcripts.jsonl`` once, when the seed finishes.
 """
@@ -22,7 +22,7 @@ _STATE: dict[str, Any] = {}  # what forked workers inherit: the world and the pr
 
 
 def _seed_worker(seed: int) -> tuple[dict[str, Any], list[Any]]:
-    from oversight.experiments.rrm.driver import SeedRun
+    from oversight.experiments.rrm.seed_run import SeedRun
 
     cfg, world, store_path, events = (_STATE[k] for k in ("cfg", "world", "store", "events"))
     run = SeedRun(
@@ -37,12 +37,13 @@ def _seed_worker(seed: int) -> tuple[dict[str, Any], list[Any]]:
 
 def run(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True) -> list[dict[str, Any]]:
     """Every seed's results (resumed from checkpoints where they exist), in seed order."""
-    from oversight.experiments.rrm.driver import World, stages
+    from oversight.experiments.rrm.seed_run import stage_count
+    from oversight.experiments.rrm.world import World
 
     with progress_bar(progress) as bar:
         refs = bar.add_task("references (gold, features)", total=cfg.train_refs + cfg.test_refs)
         world = World(cfg, cfg.workers, lambda: bar.advance(refs))
-        task = bar.add_task("RRM stages (all seeds)", total=stages(cfg) * len(cfg.seeds))
+        task = bar.add_task("RRM stages (all seeds)", total=stage_count(cfg) * len(cfg.seeds))
         done = {t.meta.get("seed") for t in store.transcripts()}
         context = mp.get_context("fork")
         events = context.Queue() if cfg.workers > 1 else queue.SimpleQueue()

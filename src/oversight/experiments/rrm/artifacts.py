@@ -1,0 +1,122 @@
+"""Which artifacts an RRM run judges: each round's (makers' and the current improver's), the
+claims' share of them, the held-out sets measured on, and what the exploit search finds.
+
+Every draw comes from a named random stream of the seed, so a resumed run draws the same.
+
+torch is imported (through the agents) at module level: import this module lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from oversight.agents.improver import ImproverNet
+from oversight.core.seeding import rng
+from oversight.envs.programs.makers import TRIGGER_FAMILIES
+from oversight.experiments.rrm.config import RRMConfig
+from oversight.experiments.rrm.learners import improver_probs
+from oversight.experiments.rrm.world import Item, RefTable, World
+from oversight.learning import reward_models as rms
+from oversight.learning.adversarial import candidate_pool, propose
+
+
+def maker_items(
+    n: int,
+    tables: Sequence[RefTable],
+    families: Sequence[str],
+    subtlety_bits: Sequence[int],
+    r: np.random.Generator,
+    draw0: int,
+) -> list[Item]:
+    """``n`` makers' artifacts: a reference, a family and a subtlety drawn uniformly for each;
+    ``draw0`` numbers the draws (distinct per use, so artifacts of different uses differ)."""
+    picks = []
+    for i in range(n):
+        t = tables[int(r.integers(len(tables)))]
+        family = families[int(r.integers(len(families)))]
+        k = int(subtlety_bits[int(r.integers(len(subtlety_bits)))])
+        picks.append(Item(t.index, family, draw0 + i, k if family in TRIGGER_FAMILIES else 0))
+    return picks
+
+
+def edit_items(
+    n: int, net: ImproverNet, tables: Sequence[RefTable], r: np.random.Generator
+) -> list[Item]:
+    """``n`` single edits sampled from the improver, each of a reference drawn uniformly."""
+    probs = improver_probs(net, tables)
+    out = []
+    for _ in range(n):
+        b = int(r.integers(len(tables)))
+        out.append(
+            Item(
+                tables[b].index,
+                "edit",
+                int(tables[b].actions[r.choice(len(probs[b]), p=probs[b])]),
+            )
+        )
+    return out
+
+
+def round_items(
+    world: World, cfg: RRMConfig, seed: int, round_: int, mode: str, sampler: ImproverNet
+) -> list[Item]:
+    """Round ``round_``'s artifacts for ``mode``: makers' and the mode's current improver's
+    (``sampler``). Round 0 draws the same items for every mode (they share the initial
+    improver)."""
+    n = cfg.verdicts_first_round if round_ == 0 else cfg.verdicts_per_round
+    r = rng(seed, "rrm-items", round_, mode if round_ else "")
+    makers = round(n * cfg.maker_share)
+    draw0 = 1_000_000 * (round_ + 1)
+    return maker_items(
+        makers, world.train, cfg.train_families, cfg.subtlety_bits, r, draw0
+    ) + edit_items(n - makers, sampler, world.train, r)
+
+
+def claim_artifacts(items: Sequence[Item], n: int, r: np.random.Generator) -> list[Item]:
+    """The ``n`` artifacts whose every possible claim is judged: up to half makers', the rest
+    edits, drawn without replacement."""
+    makers = [it for it in items if it.source != "edit"]
+    edits = [it for it in items if it.source == "edit"]
+    chosen = [makers[i] for i in r.permutation(len(makers))[: n // 2]]
+    return chosen + [edits[i] for i in r.permutation(len(edits))[: n - len(chosen)]]
+
+
+def eval_items(world: World, cfg: RRMConfig, seed: int) -> list[Item]:
+    """Held-out artifacts every mode's judge rules on: edits of held-out references drawn
+    uniformly, and makers' artifacts of the training families on them."""
+    r = rng(seed, "rrm-eval")
+    makers = round(cfg.eval_items * cfg.maker_share)
+    edits = []
+    for _ in range(cfg.eval_items - makers):
+        t = world.test[int(r.integers(len(world.test)))]
+        edits.append(Item(t.index, "edit", int(r.choice(t.actions))))
+    return maker_items(makers, world.test, cfg.train_families, cfg.subtlety_bits, r, 0) + edits
+
+
+def family_items(world: World, cfg: RRMConfig, seed: int) -> list[Item]:
+    """Held-out flaw families on held-out references, with as many honest artifacts."""
+    r = rng(seed, "rrm-families")
+    n = max(10, cfg.eval_items // 4)
+    return maker_items(n, world.test, cfg.held_out_families, cfg.subtlety_bits, r, 0) + (
+        maker_items(n, world.test, ["honest"], cfg.subtlety_bits, r, 10_000)
+    )
+
+
+def exploit_items(
+    world: World, cfg: RRMConfig, seed: int, round_: int, mode: str, rm2: rms.PointwiseRM
+) -> list[Item]:
+    """Artifacts of the training references that RM2 favours (the top two per reference of a
+    seeded candidate pool), for the mode's judge to label."""
+    pool = candidate_pool(
+        [tb.reference for tb in world.train],
+        cfg.exploit_budget,
+        rng(seed, "rrm-exploit-train", round_, mode),
+        tuple(cfg.subtlety_bits),
+        cfg.exploit_families(),
+    )
+    return [
+        Item(cand.index, "found", key=i, text=str(cand.context.artifact))
+        for i, (cand, _) in enumerate(c for top in propose(rm2, pool, 2) for c in top)
+    ]

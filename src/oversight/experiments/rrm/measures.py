@@ -1,0 +1,59 @@
+"""Measurements of an RRM run against the truth: accuracy blocks of accept decisions and of
+level-1 verdicts on claims, and the exploit rate of a reward model on held-out references.
+
+torch is imported (through the learning modules) at module level: import this module lazily.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from oversight.core.seeding import rng
+from oversight.experiments.rrm.config import RRMConfig
+from oversight.experiments.rrm.world import World
+from oversight.learning import reward_models as rms
+from oversight.learning.adversarial import candidate_pool, search_pool
+
+
+def balanced_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean of the per-class accuracies (NaN without both classes)."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if truth.all() or not truth.any():
+        return float("nan")
+    return float(np.mean([(pred[truth == v] == v).mean() for v in (False, True)]))
+
+
+def claim_block(confirmed: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """How level-1 verdicts on claims match the truth (do P and R differ on the input?)."""
+    nan = float("nan")
+    return {
+        "accuracy": float((confirmed == truth).mean()) if len(truth) else nan,
+        "false_confirm_rate": float(confirmed[~truth].mean()) if (~truth).any() else nan,
+        "missed_true_rate": float((~confirmed[truth]).mean()) if truth.any() else nan,
+    }
+
+
+def accuracy_block(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy, catch rate and false-alarm rate of accept decisions."""
+    pred, gold = np.asarray(pred, bool), np.asarray(gold, bool)
+    return {
+        "accuracy": float((pred == gold).mean()) if len(gold) else float("nan"),
+        "balanced_accuracy": balanced_accuracy(pred, gold),
+        "catch_rate": float((~pred[~gold]).mean()) if (~gold).any() else float("nan"),
+        "false_alarm_rate": float((~pred[gold]).mean()) if gold.any() else float("nan"),
+        "n": len(gold),
+    }
+
+
+def heldout_exploit_rate(world: World, cfg: RRMConfig, seed: int, rm2: rms.PointwiseRM) -> float:
+    """Share of held-out references whose top RM2-scored candidate gold rejects (a
+    gold-checked measurement, never training data)."""
+    pool = candidate_pool(
+        [tb.reference for tb in world.test],
+        cfg.exploit_budget,
+        rng(seed, "rrm-exploit-test"),
+        tuple(cfg.subtlety_bits),
+        cfg.exploit_families(),
+    )
+    res = search_pool(rm2, pool, top_k=1, penalty=cfg.penalty, n_boot=200, seed=seed)
+    return res.top1_exploit_rate.value

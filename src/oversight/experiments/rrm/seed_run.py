@@ -1,0 +1,423 @@
+"""Recursive reward modeling on the program environment: the rounds of one seed.
+
+The judge's budget is the same at every level (``judge_budget`` line evaluations, default 16)
+and programs are longer than that (160 lines by default), so alone it cannot run one test.
+
+- **Level 0**: execution traces. A tracer claims a trace, a trace checker contests one step, the
+  judge checks that step (:mod:`oversight.envs.programs.traces`). Imperfect on purpose through the
+  knobs of :class:`~.config.Level0Config` (sloppy tracers, a lying tracer, a checker budget below
+  the trace length, a default rule for unverifiable contests, judge noise).
+- **Level 1**: the counterexample critic (:class:`~oversight.agents.critics.claim.ClaimCritic`, a
+  pointer policy and the solver). Its claims are verified with level-0 help
+  (:meth:`~oversight.judges.recursive.TraceAssistedJudge.settle`). A claim reward model (RM1, a
+  pointer net scoring the pointed line) learns those verifications; the critic is trained by
+  policy gradient against RM1, never against gold.
+- **Level 2**: the program improver (:class:`~oversight.agents.improver.ImproverNet`, one edit of
+  R). Its artifacts are judged in each *supervision mode*: ``unassisted`` (the budgeted judge
+  alone: it cannot afford a test, so its default rule decides), ``assisted`` (the level-1 critic
+  argues, the trace-assisted judge verifies with level-0 help), or ``gold`` (the oracle's labels:
+  the ceiling). A pointwise reward model per mode (RM2) learns those verdicts and the improver is
+  trained by policy gradient (KL-penalised) against it.
+
+Rounds alternate: in round ``t`` the critic retrains on claims about the artifacts the improver
+of round ``t - 1`` produced (and the makers'), then the improver retrains against the RM built
+with that critic. Each round an exploit search looks for artifacts the current RM2 scores high;
+what it finds is judged like any artifact (never by gold) and joins the next round's training
+data (adversarial training, wired into the loop). Everything measured against gold (accuracy,
+best-of-n and RL curves, reward hacking) is measured on held-out reference programs.
+
+:class:`SeedRun` runs one seed through every round. Each stage (round, level, mode) is a
+:meth:`~.stages.Stages.stage`: computed once and saved as it finishes, so a killed run resumes
+without redoing any; the seed's state after a stage is always read back from what the stage
+saved, so a resumed run continues exactly as an unbroken one. The other modules hold the parts:
+:mod:`.world` (references, artifacts, gold), :mod:`.artifacts` (which artifacts are judged),
+:mod:`.judging`, :mod:`.learners` (reward models, policy gradient, curves) and
+:mod:`.measures`.
+
+torch is imported at module level: import this module lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from oversight.agents.critics.claim import ClaimCritic, PointerPolicy, choices
+from oversight.agents.critics.learned import new_pointer
+from oversight.agents.improver import ImproverNet
+from oversight.core.records import Gold, Transcript
+from oversight.core.seeding import derive_seed, rng
+from oversight.experiments.rrm.artifacts import (
+    claim_artifacts,
+    eval_items,
+    exploit_items,
+    family_items,
+    round_items,
+)
+from oversight.experiments.rrm.config import ModeConfig, RRMConfig
+from oversight.experiments.rrm.judging import critic_lines, judge_items, settle_claims
+from oversight.experiments.rrm.learners import (
+    bon_curve,
+    claim_groups,
+    improver_probs,
+    new_improver,
+    train_claim_rm,
+    train_critic,
+    train_improver_rl,
+)
+from oversight.experiments.rrm.measures import accuracy_block, claim_block, heldout_exploit_rate
+from oversight.experiments.rrm.stages import Blob, Stages
+from oversight.experiments.rrm.world import Item, World
+from oversight.learning import reward_models as rms
+from oversight.metrics.calibration import expected_calibration_error
+
+
+@dataclass
+class SeedRun:
+    """The rounds of one seed. ``checkpoints`` is this seed's folder; ``tick`` reports progress.
+
+    Pools are cumulative: every verdict of every round stays in its reward model's training
+    data. The improver of each round starts from the same initial policy (so RL curves of all
+    modes and rounds share their origin and KL is comparable); the critic continues from the
+    previous round's.
+    """
+
+    world: World
+    config: RRMConfig
+    seed: int
+    checkpoints: Path
+    tick: Callable[[str], None] = lambda stage: None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    transcripts: list[Transcript] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        torch.set_num_threads(1)  # small networks; the parallelism is across seeds
+        cfg = self.config
+        self.stage = Stages(self.checkpoints).stage
+        self.base = new_improver(self.seed, cfg.improver_hidden).eval()
+        self.critic_policy = PointerPolicy(
+            new_pointer(derive_seed(self.seed, "rrm-critic")), rms.context_features
+        )
+        self.claims: list[tuple[Item, int, bool]] = []
+        self.pools: dict[str, list[tuple[Item, bool]]] = {m.name: [] for m in cfg.modes}
+        self.samplers: dict[str, ImproverNet] = {m.name: self.base for m in cfg.modes}
+        self.rms2: dict[str, rms.PointwiseRM] = {}
+        self.eval_set = eval_items(self.world, cfg, self.seed)
+        self.family_set = family_items(self.world, cfg, self.seed)
+
+    def run(self) -> dict[str, Any]:
+        """Every round (resuming from checkpoints), then the final measurements."""
+        cfg = self.config
+        rounds: list[dict[str, Any]] = []
+        for t in range(cfg.rounds):
+            entry: dict[str, Any] = {"round": t, "level1": self.level1(t)}
+            if cfg.depth >= 2:
+                entry["level2"] = {m.name: self.level2(t, m) for m in cfg.modes}
+            rounds.append(entry)
+        return {
+            "seed": self.seed,
+            "rounds": rounds,
+            "records": self.records,
+            "level0_sweep": self.level0_sweep(),
+        }
+
+    # -- level 1
+
+    def level1(self, t: int) -> dict[str, Any]:
+        """Round ``t`` of level 1 (:meth:`train_level1`, or its checkpoint); its metrics."""
+        name = f"round{t}-level1"
+        blob = self.stage(name, lambda: self.train_level1(t, name))
+        self.critic_policy.net.load_state_dict(blob["critic"])
+        self.claims = [(Item(*c[:5]), int(c[5]), bool(c[6])) for c in blob["claims"]]
+        return self._finish(name, blob)
+
+    def train_level1(self, t: int, name: str) -> Blob:
+        """Claims about this round's artifacts, settled with level-0 help; RM1 on every claim
+        so far; the critic, initialised from RM1, by policy gradient against RM1."""
+        cfg = self.config
+        primary = next((m for m in cfg.modes if m.supervision == "assisted"), None)
+        source = primary.name if primary and cfg.depth >= 2 else cfg.modes[0].name
+        items = round_items(self.world, cfg, self.seed, t, source, self.samplers[source])
+        chosen = claim_artifacts(items, cfg.claim_artifacts, rng(self.seed, "rrm-claim-items", t))
+        # Every line the critic could point at, on each chosen artifact: which lines lead to a
+        # confirmed claim is what RM1 has to learn, and sampled lines would rarely hit the one
+        # that matters (a dropped guard, a trigger).
+        claims = [(it, line) for it in chosen for line in choices(self.world.context(it))]
+        settled = self._verdicts(
+            f"{name}-verdicts",
+            lambda: np.stack(
+                settle_claims(
+                    self.world, claims, cfg.level0_for(), f"s{self.seed}/r{t}/l1", self.seed
+                )
+            ).tolist(),
+        )
+        confirmed, truth = (np.array(row, dtype=bool) for row in settled)
+        all_claims = self.claims + [
+            (it, line, bool(ok)) for (it, line), ok in zip(claims, confirmed, strict=True)
+        ]
+        groups = claim_groups(self.world, all_claims)
+        rm1 = train_claim_rm(groups, derive_seed(self.seed, "rm1", t), cfg.rm.claim_epochs)
+        # The critic starts each round from RM1 itself (pointing where RM1 expects a
+        # confirmation), then policy gradient against RM1 with a KL penalty to that start.
+        self.critic_policy.net.load_state_dict(rm1.state_dict())
+        log = train_critic(
+            self.critic_policy,
+            rm1,
+            [ctx for ctx, _ in groups],
+            cfg.critic_rl,
+            derive_seed(self.seed, "critic-rl", t),
+        )
+        block = claim_block(confirmed, truth)
+        metrics = {
+            "claims": len(claims),
+            "artifacts": len(chosen),
+            "confirmed_rate": float(confirmed.mean()),
+            "true_rate": float(truth.mean()),
+            # level-1 judge accuracy: did the level-0-assisted verification match the truth?
+            "level1_judge_accuracy": block["accuracy"],
+            "false_confirm_rate": block["false_confirm_rate"],
+            "missed_true_rate": block["missed_true_rate"],
+            "critic_reward_first": log["mean_reward"][0],
+            "critic_reward_last": log["mean_reward"][-1],
+            "critic_kl_last": log["kl"][-1],
+        }
+        record = {
+            "seed": self.seed,
+            "round": t,
+            "level": 1,
+            "mode": "assisted",
+            "trained": ["RM1 (claim reward model)", "critic (policy gradient vs RM1)"],
+            "verdicts": len(all_claims),
+            "assistants": ["level-0 tracers and trace checker"],
+            "source_of_artifacts": source,
+        }
+        return {
+            "critic": self.critic_policy.net.state_dict(),
+            "claims": [[*it.as_list(), line, ok] for it, line, ok in all_claims],
+            "metrics": metrics,
+            "record": record,
+        }
+
+    # -- level 2
+
+    def level2(self, t: int, mode: ModeConfig) -> dict[str, Any]:
+        """Round ``t`` of level 2 in one mode (:meth:`train_level2`, or its checkpoint); its
+        metrics."""
+        cfg = self.config
+        name = f"round{t}-level2-{mode.name}"
+        blob = self.stage(name, lambda: self.train_level2(t, mode, name))
+        improver = new_improver(self.seed, cfg.improver_hidden)
+        improver.load_state_dict(blob["improver"])
+        rm2 = rms.new_model("pointwise", 0, hidden=cfg.rm.hidden, mixer=cfg.rm.mixer)
+        rm2.load_state_dict(blob["rm2"])
+        self.pools[mode.name] = [(Item(*p[:5]), bool(p[5])) for p in blob["pool"]]
+        self.samplers[mode.name] = improver.eval()
+        self.rms2[mode.name] = rm2.eval()
+        self.transcripts += [Transcript.model_validate_json(j) for j in blob["transcripts"]]
+        return self._finish(name, blob)
+
+    def train_level2(self, t: int, mode: ModeConfig, name: str) -> Blob:
+        """Verdicts on this round's artifacts (and on what the last exploit search found), RM2
+        on every verdict so far, the improver by policy gradient against RM2 from the initial
+        policy, best-of-n, measurements, and this round's exploit search."""
+        cfg = self.config
+        tag = f"s{self.seed}/r{t}/{mode.name}"
+        items = round_items(self.world, cfg, self.seed, t, mode.name, self.samplers[mode.name])
+        verdicts = self._verdicts(
+            f"{name}-verdicts",
+            lambda: [tr.verdict.accept for tr in self._judge(items, mode, tag)],
+        )
+        pool = self.pools[mode.name] + list(zip(items, verdicts, strict=True))
+        contexts = [self.world.context(it) for it, _ in pool]
+        labels = np.array([ok for _, ok in pool], dtype=float)
+        previous = self.rms2.get(mode.name)
+        rm2 = rms.train_pointwise(
+            contexts,
+            labels,
+            derive_seed(self.seed, "rm2", mode.name, t),
+            epochs=cfg.rm.epochs if previous is None else cfg.rm.warm_epochs,
+            lr=cfg.rm.lr,
+            batch_size=cfg.rm.batch_size,
+            balance=True,
+            init=previous,
+            hidden=cfg.rm.hidden,
+            mixer=cfg.rm.mixer,
+        )
+        improver = new_improver(self.seed, cfg.improver_hidden)
+        improver.load_state_dict(self.base.state_dict())
+        curve, log = train_improver_rl(
+            improver,
+            self.world,
+            rm2,
+            cfg.improver_rl,
+            cfg.rl_evaluations,
+            derive_seed(self.seed, "improver-rl", mode.name, t),
+            self.base,
+        )
+        test_scores = [rm2.score(tb.contexts) for tb in self.world.test]
+        bon = bon_curve(
+            improver_probs(self.base, self.world.test), self.world.test, test_scores, cfg.bon_n
+        )
+        metrics, kept = self._measure(t, mode, rm2, tag)
+        found = self._exploits(t, mode, rm2, tag)
+        metrics["exploits_found_for_training"] = len(found)
+        metrics["rl"] = [p.as_dict() for p in curve]
+        metrics["bon"] = [p.as_dict() for p in bon]
+        metrics["improver_reward_first"] = log["mean_reward"][0]
+        metrics["improver_reward_last"] = log["mean_reward"][-1]
+        record = {
+            "seed": self.seed,
+            "round": t,
+            "level": 2,
+            "mode": mode.name,
+            "trained": [
+                "RM2 (pointwise, on this mode's verdicts)",
+                "improver (policy gradient vs RM2)",
+            ],
+            "verdicts": len(contexts),
+            "assistants": {
+                "unassisted": [],
+                "assisted": [
+                    f"critic of round {t} (level 1)",
+                    "level-0 tracers and trace checker",
+                ],
+                "gold": ["gold oracle (ceiling)"],
+            }[mode.supervision],
+            "level0": cfg.level0_for(mode).model_dump() if mode.supervision == "assisted" else None,
+        }
+        return {
+            "improver": improver.state_dict(),
+            "rm2": rm2.state_dict(),
+            "transcripts": [tr.model_dump_json() for tr in kept],
+            "pool": [[*it.as_list(), ok] for it, ok in pool + found],
+            "metrics": metrics,
+            "record": record,
+        }
+
+    def _measure(
+        self, t: int, mode: ModeConfig, rm2: rms.PointwiseRM, tag: str
+    ) -> tuple[dict[str, Any], list[Transcript]]:
+        """Judge and RM2 against gold on held-out programs and held-out flaw families; and the
+        held-out transcripts to keep (the last round's only)."""
+        cfg = self.config
+        out: dict[str, Any] = {}
+        kept: list[Transcript] = []
+        for key, items in (
+            ("heldout_programs", self.eval_set),
+            ("heldout_families", self.family_set),
+        ):
+            transcripts = self._judge(items, mode, f"{tag}/eval-{key}")
+            judge = np.array([tr.verdict.accept for tr in transcripts])
+            gold = np.array([self.world.gold(it)[1] for it in items])
+            for tr, it in zip(transcripts, items, strict=True):
+                value, label = self.world.gold(it)
+                tr.gold = Gold(label=label, value=value, kind=self.world.family(it))
+            probs = rm2.score([self.world.context(it) for it in items])
+            rm_accept = probs >= 0.5
+            out[key] = {
+                "judge_vs_gold": accuracy_block(judge, gold),
+                "rm_vs_gold": accuracy_block(rm_accept, gold),
+                "rm_vs_judge_agreement": float((rm_accept == judge).mean()),
+                # calibration of P(accept): against gold, and against the judge it learned from
+                "rm_ece_vs_gold": expected_calibration_error(probs, gold),
+                "rm_ece_vs_judge": expected_calibration_error(probs, judge),
+            }
+            if key == "heldout_programs" and t == cfg.rounds - 1:
+                kept = transcripts[: cfg.transcripts_per_mode]
+        # every edit of every held-out reference, equally weighted
+        scores = np.concatenate([rm2.score(tb.contexts) for tb in self.world.test])
+        labels = np.concatenate([tb.gold_label for tb in self.world.test])
+        out["all_heldout_edits_rm_vs_gold"] = accuracy_block(scores >= 0.5, labels)
+        if cfg.exploit_budget:
+            out["heldout_top1_exploit_rate"] = heldout_exploit_rate(self.world, cfg, self.seed, rm2)
+        return out, kept
+
+    def _exploits(
+        self, t: int, mode: ModeConfig, rm2: rms.PointwiseRM, tag: str
+    ) -> list[tuple[Item, bool]]:
+        """What the exploit search finds on the training references, labelled by the mode's
+        judge (never gold), for the next round's RM2 (none in the last round)."""
+        cfg = self.config
+        if not cfg.exploit_budget or t == cfg.rounds - 1:
+            return []
+        found = exploit_items(self.world, cfg, self.seed, t, mode.name, rm2)
+        verdicts = [tr.verdict.accept for tr in self._judge(found, mode, f"{tag}/exploits")]
+        return list(zip(found, verdicts, strict=True))
+
+    # -- the level-0 sweep
+
+    def level0_sweep(self) -> list[dict[str, Any]]:
+        """How level-0 imperfections propagate: with the final critic, for each level-0
+        setting, the level-1 verification accuracy and the level-2 assisted judge's accuracy."""
+        name = "level0-sweep"
+        blob = self.stage(name, lambda: {"rows": self._sweep_rows()})
+        self.tick(name)
+        return blob["rows"]
+
+    def _sweep_rows(self) -> list[dict[str, Any]]:
+        cfg = self.config
+        items = self.eval_set
+        gold = np.array([self.world.gold(it)[1] for it in items])
+        rows = []
+        for i, knobs in enumerate(cfg.level0_sweep):
+            judge_cfg = cfg.level0_for(**knobs)
+            tag = f"s{self.seed}/sweep{i}"
+            lines = critic_lines(self._critic(), self.world, items, tag)
+            confirmed, truth = settle_claims(
+                self.world, list(zip(items, lines, strict=True)), judge_cfg, tag, self.seed
+            )
+            transcripts = judge_items(
+                self.world, items, "assisted", judge_cfg, self._critic(), tag, self.seed
+            )
+            judge = np.array([tr.verdict.accept for tr in transcripts])
+            block = claim_block(confirmed, truth)
+            rows.append(
+                {
+                    "level0": {**cfg.level0.model_dump(), **knobs},
+                    "level1_accuracy": block["accuracy"],
+                    "level1_false_confirm_rate": block["false_confirm_rate"],
+                    "level1_missed_true_rate": block["missed_true_rate"],
+                    "level2": accuracy_block(judge, gold),
+                }
+            )
+        return rows
+
+    # -- helpers
+
+    def _verdicts(self, name: str, judge: Callable[[], list[Any]]) -> list[Any]:
+        """A stage's verdicts, judged once: saved (as a stage of their own) before anything is
+        trained on them, so a run killed later in the stage does not judge them again."""
+        return self.stage(name, lambda: {"verdicts": judge()})["verdicts"]
+
+    def _finish(self, name: str, blob: Blob) -> dict[str, Any]:
+        """Record a finished stage and report it; its metrics."""
+        self.records.append(blob["record"])
+        self.tick(name)
+        return blob["metrics"]
+
+    def _critic(self) -> ClaimCritic:
+        """The current critic, pointing greedily (no exploration) for judges."""
+        return ClaimCritic(self.critic_policy, seed=self.seed)
+
+    def _judge(self, items: Sequence[Item], mode: ModeConfig, tag: str) -> list[Transcript]:
+        return judge_items(
+            self.world,
+            items,
+            mode.supervision,
+            self.config.level0_for(mode),
+            self._critic() if mode.supervision == "assisted" else None,
+            tag,
+            self.seed,
+            mode.name,
+        )
+
+
+def stage_count(config: RRMConfig) -> int:
+    """How many stages :meth:`SeedRun.run` reports per seed (for progress bars)."""
+    per_round = 1 + (len(config.modes) if config.depth >= 2 else 0)
+    return config.rounds * per_round + 1

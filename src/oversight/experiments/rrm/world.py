@@ -1,0 +1,212 @@
+"""The world of an RRM run: the reference programs, their single-edit artifacts with gold, and
+every other artifact the run talks about (makers' and the exploit search's).
+
+The tables are shared by all seeds and built once, in parallel worker processes when asked.
+
+torch is imported (through the agents) at module level: import this module lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+
+from oversight.core.records import Artifact, Problem
+from oversight.core.seeding import rng
+from oversight.envs.programs.dsl import Program, parse
+from oversight.envs.programs.edits import apply_action, valid_actions
+from oversight.envs.programs.env import ProgramContext, ProgramEnv
+from oversight.envs.programs.features import line_features
+from oversight.envs.programs.generator import GeneratorConfig, Reference, generate_reference
+from oversight.envs.programs.makers import make
+from oversight.envs.programs.oracle import gold_oracle
+from oversight.experiments.rrm.config import RRMConfig
+from oversight.learning import reward_models as rms
+from oversight.protocols.engine import Episode
+
+
+@dataclass(frozen=True)
+class Item:
+    """One artifact of reference ``ref``: an edit (``source="edit"``, ``key`` the action), a
+    maker's artifact (``source`` the maker tag, ``key`` the draw, ``k`` the subtlety), or one
+    the exploit search found (``source="found"``, the program in ``text``)."""
+
+    ref: int
+    source: str
+    key: int = 0
+    k: int = 0
+    text: str = ""
+
+    def as_list(self) -> list[Any]:
+        """The fields in order, for checkpoints (``Item(*as_list())`` rebuilds it)."""
+        return [self.ref, self.source, self.key, self.k, self.text]
+
+
+@dataclass
+class RefTable:
+    """A reference program with every single-edit artifact and its gold value, precomputed."""
+
+    index: int
+    reference: Reference
+    problem: Problem
+    actions: np.ndarray
+    gold_value: np.ndarray
+    gold_label: np.ndarray
+
+    @cached_property
+    def program(self) -> Program:
+        """The reference program R."""
+        return self.reference.program
+
+    @cached_property
+    def contexts(self) -> list[ProgramContext]:
+        """(R, edited R) for every valid edit, in ``actions`` order."""
+        return [
+            ProgramContext(self.program, apply_action(self.program, int(a))) for a in self.actions
+        ]
+
+    @cached_property
+    def position(self) -> dict[int, int]:
+        """Each valid edit's index in ``actions``."""
+        return {int(a): i for i, a in enumerate(self.actions)}
+
+
+def _table_data(knobs: GeneratorConfig, seed: int, penalty: float) -> dict[str, Any]:
+    """What a worker computes for one reference: gold of every edit and its features."""
+    torch.set_num_threads(1)
+    ref = generate_reference(knobs, seed)
+    program = ref.program
+    actions = np.flatnonzero(valid_actions(program))
+    values, labels, features = [], [], []
+    for a in actions:
+        edited = apply_action(program, int(a))
+        result = gold_oracle(program, edited, penalty)
+        values.append(result.value)
+        labels.append(result.label)
+        features.append(line_features(ProgramContext(program, edited)))
+    return {
+        "seed": seed,
+        "actions": actions,
+        "values": np.array(values),
+        "labels": np.array(labels, dtype=bool),
+        "features": features,
+    }
+
+
+class World:
+    """The references of a run (train then test) and every artifact the run talks about.
+
+    Shared by all seeds: the seeds vary the learners, not the programs, so the expensive part
+    (gold of every edit, line features) is computed once, in parallel when ``workers > 1``.
+    """
+
+    def __init__(
+        self, config: RRMConfig, workers: int = 1, progress: Callable[[], None] = lambda: None
+    ):
+        self.config = config
+        seeds = list(range(config.train_refs)) + [100_000 + i for i in range(config.test_refs)]
+        data = _map(
+            lambda s: _table_data(config.generator, s, config.penalty), seeds, workers, progress
+        )
+        env = ProgramEnv(config.generator, config.penalty)
+        self.tables: list[RefTable] = []
+        for index, d in enumerate(data):
+            problem, ref = env.reference(d["seed"])
+            table = RefTable(index, ref, problem, d["actions"], d["values"], d["labels"])
+            for ctx, feats in zip(table.contexts, d["features"], strict=True):
+                rms.prime_features(ctx, feats)
+            self.tables.append(table)
+        self._made: dict[Item, tuple[ProgramContext, float, bool]] = {}
+
+    @property
+    def train(self) -> list[RefTable]:
+        """The references trained on."""
+        return self.tables[: self.config.train_refs]
+
+    @property
+    def test(self) -> list[RefTable]:
+        """The held-out references, measured on."""
+        return self.tables[self.config.train_refs :]
+
+    def context(self, item: Item) -> ProgramContext:
+        """(R, P) of an artifact."""
+        if item.source == "edit":
+            t = self.tables[item.ref]
+            return t.contexts[t.position[item.key]]
+        return self._other(item)[0]
+
+    def gold(self, item: Item) -> tuple[float, bool]:
+        """Gold value and label: the experimenter's, for measurement and the gold mode only."""
+        if item.source == "edit":
+            t = self.tables[item.ref]
+            i = t.position[item.key]
+            return float(t.gold_value[i]), bool(t.gold_label[i])
+        _, value, label = self._other(item)
+        return value, label
+
+    def family(self, item: Item) -> str:
+        """The kind of flaw (or edit) that produced an artifact, for the transcripts' gold."""
+        if item.source != "edit":
+            return item.source
+        n = len(self.tables[item.ref].program)
+        return "edit-delete" if item.key < n else "edit-substitute"
+
+    def _other(self, item: Item) -> tuple[ProgramContext, float, bool]:
+        """Context and gold of a maker's or a found artifact, built once."""
+        if item not in self._made:
+            t = self.tables[item.ref]
+            if item.source == "found":
+                artifact = parse(item.text, t.program.bits)
+            else:
+                r = rng(0, "rrm-maker", t.problem.seed, item.source, item.key, item.k)
+                artifact = make(item.source, t.reference, r, item.k or 8).program
+            ctx = ProgramContext(t.program, artifact)
+            result = gold_oracle(t.program, artifact, self.config.penalty)
+            self._made[item] = (ctx, result.value, result.label)
+        return self._made[item]
+
+    def episode(self, item: Item, episode_id: str) -> Episode:
+        """A protocol episode in which a judge rules on the artifact."""
+        ctx = self.context(item)
+        t = self.tables[item.ref]
+        artifact = Artifact(
+            id=f"{t.problem.id}/{item.source}-{item.key}-{item.k}",
+            problem_id=t.problem.id,
+            content=str(ctx.artifact),
+            claimed_saving=float(ctx.claimed_saving),
+            author="improver" if item.source == "edit" else f"maker-{item.source}",
+        )
+        return Episode(episode_id, t.problem, artifact, ctx)
+
+
+def _map(fn: Callable[[Any], Any], xs: Sequence[Any], workers: int, tick: Callable[[], None]):
+    """``[fn(x) for x in xs]``, in ``workers`` forked processes when more than one."""
+    if workers <= 1 or len(xs) <= 1:
+        out = []
+        for x in xs:
+            out.append(fn(x))
+            tick()
+        return out
+    import multiprocessing as mp
+
+    global _MAP_FN
+    _MAP_FN = fn
+    with mp.get_context("fork").Pool(workers) as pool:
+        out = []
+        for value in pool.imap(_call_map_fn, xs):
+            out.append(value)
+            tick()
+        return out
+
+
+_MAP_FN: Callable[[Any], Any] | None = None
+
+
+def _call_map_fn(x: Any) -> Any:
+    assert _MAP_FN is not None
+    return _MAP_FN(x)
