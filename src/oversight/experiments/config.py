@@ -86,20 +86,20 @@ def validation_message(error: ValidationError, model: type[BaseModel]) -> str:
     mapping: a cross-field rule's input is the config itself)."""
     parts = []
     for e in error.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "config"
+        key = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, e["loc"])
             parts.append(f"unknown key {key!r}; allowed keys here: {', '.join(allowed)}")
             continue
         message = e["msg"].removeprefix("Value error, ")
         given = e.get("input")
-        if (isinstance(given, dict | list) and len(repr(given)) > 60) or given is None:
+        shown = repr(given)
+        if not key:  # a rule across fields: its message names the keys
+            parts.append(message)
+        elif given is None or len(shown) > 60 or shown in message:
             parts.append(f"{key}: {message}")
         else:
-            shown = repr(given)
-            parts.append(
-                f"{key}: {message} (got {shown[:60] + '...' if len(shown) > 60 else shown})"
-            )
+            parts.append(f"{key}: {message} (got {shown})")
     return "invalid config: " + "; ".join(parts)
 
 

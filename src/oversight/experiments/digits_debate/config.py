@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from oversight.core.config import Strict
+from oversight.core.config import Seed, Strict
 
 DEBATERS = ("minimax", "mcts", "greedy")
 
@@ -51,8 +51,8 @@ class MctsCheck(Strict):
 
 class DigitsDebateConfig(Strict):
     experiment: Literal["digits-debate"] = "digits-debate"
-    seed: int = 0
-    split_seed: int = Field(0, description="Seed of the stratified 70/30 split.")
+    seed: Seed = 0
+    split_seed: Seed = Field(0, description="Seed of the stratified 70/30 split.")
     test_images: int | None = Field(None, ge=1, description="Use the first N test images.")
     settings: list[Setting] = Field(
         default_factory=lambda: [

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from oversight.agents.critics import CriticConfig
-from oversight.core.config import Strict
+from oversight.core.config import Fraction, Seed, Strict, check_subtleties
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import TRIGGER_FAMILIES
 from oversight.judges.budgeted import JudgeConfig
 
 
+def _known_families(v: list[str]) -> list[str]:
+    bad = [f for f in v if f not in TRIGGER_FAMILIES]
+    if bad or not v:
+        raise ValueError(f"unknown families {bad}; allowed: {', '.join(TRIGGER_FAMILIES)}")
+    return v
+
+
+Families = Annotated[list[str], AfterValidator(_known_families)]
+
+
 class AttackConfig(Strict):
-    families: list[str] = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
+    families: Families = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
     subtlety_bits: list[int] = Field(
         default_factory=lambda: [6, 10, 14],
         description="Trigger rarity k: a trigger fires on about 2**-k of inputs.",
     )
-
-    @field_validator("families")
-    @classmethod
-    def _families(cls, v: list[str]) -> list[str]:
-        bad = [f for f in v if f not in TRIGGER_FAMILIES]
-        if bad or not v:
-            raise ValueError(f"unknown families {bad}; allowed: {', '.join(TRIGGER_FAMILIES)}")
-        return v
 
 
 class MakersConfig(Strict):
@@ -40,7 +42,7 @@ class AdaptiveConfig(Strict):
     enabled: bool = True
     candidates: int = Field(8, ge=1, le=256, description="Backdoors vetted per attack.")
     critic: Literal["random", "guided"] = "guided"
-    families: list[str] = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
+    families: Families = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
     subtlety_bits: list[int] = Field(default_factory=lambda: [10])
 
 
@@ -63,7 +65,7 @@ class OffenseDefenseConfig(Strict):
     """Everything one offense-defense run needs; the resolved copy is saved in the run folder."""
 
     experiment: Literal["offense-defense"] = "offense-defense"
-    seed: int = 0
+    seed: Seed = 0
     problems: int = Field(40, ge=1, description="Reference programs evaluated.")
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     penalty: float = Field(10.0, ge=0, description="Gold value of an unacceptable artifact.")
@@ -72,11 +74,19 @@ class OffenseDefenseConfig(Strict):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     noisy_judge: float = Field(0.1, ge=0, le=0.5, description="Noise of the noisy-judge arm.")
     critic: CriticConfig = Field(default_factory=CriticConfig)
-    critic_budget_sweep: list[float] = Field(
+    critic_budget_sweep: list[Fraction] = Field(
         default_factory=lambda: [1 / 4096, 1 / 1024, 1 / 256, 1 / 64, 1 / 16]
     )
     adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
     learned: LearnedConfig = Field(default_factory=LearnedConfig)
-    audit_budgets: list[float] = Field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1, 0.2])
+    audit_budgets: list[Fraction] = Field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1, 0.2])
     bootstrap: int = Field(1000, ge=10)
     batch: int = Field(64, ge=1, description="Episodes per protocol call and per disk write.")
+
+    @model_validator(mode="after")
+    def _subtleties_fit_the_inputs(self) -> OffenseDefenseConfig:
+        bits = self.generator.bits
+        check_subtleties("attack.subtlety_bits", self.attack.subtlety_bits, bits)
+        if self.adaptive.enabled:
+            check_subtleties("adaptive.subtlety_bits", self.adaptive.subtlety_bits, bits)
+        return self

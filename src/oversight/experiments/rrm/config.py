@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from oversight.core.config import Strict
+from oversight.core.config import Seed, Strict, check_subtleties
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import TRIGGER_FAMILIES
 from oversight.envs.programs.traces import Default, Order
@@ -167,6 +167,18 @@ class RRMConfig(Strict):
             raise ValueError(f"modes need distinct names, got {names}")
         if any(n < 1 for n in self.bon_n):
             raise ValueError("bon_n values must be at least 1")
+        check_subtleties("subtlety_bits", self.subtlety_bits, self.generator.bits)
+        # per-mode and per-sweep level-0 settings are partial mappings: check them now, not
+        # when their stage is reached
+        overrides = [(f"modes.{i}.level0", m.level0) for i, m in enumerate(self.modes)]
+        overrides += [(f"level0_sweep.{i}", extra) for i, extra in enumerate(self.level0_sweep)]
+        for key, extra in overrides:
+            try:
+                Level0Config.model_validate({**self.level0.model_dump(), **extra})
+            except ValidationError as e:
+                first = e.errors()[0]
+                field = ".".join(str(x) for x in first["loc"])
+                raise ValueError(f"{key}.{field}: {first['msg']}") from None
         for key in ("critic_rl", "improver_rl"):
             if getattr(self, key).seed != 0:
                 raise ValueError(
@@ -189,6 +201,14 @@ class RRMExperimentConfig(RRMConfig):
     """One seed's settings plus the seeds to run and how many processes run them."""
 
     experiment: Literal["rrm"] = "rrm"
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct (each has its own checkpoints), got {v}")
+        return v
+
     workers: int = Field(2, ge=1, le=64, description="Processes (seeds run in parallel).")
     bootstrap: int = Field(1000, ge=10, description="Bootstrap resamples for CIs over seeds.")
