@@ -14,6 +14,7 @@ from oversight.envs.programs.env import ProgramEnv
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
+from oversight.metrics.estimate import format_estimate
 from oversight.metrics.verdicts import catch_rate, false_alarm_rate
 from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
 
@@ -38,8 +39,8 @@ def main() -> None:
             t.gold = gold  # gold is attached after the verdict, for measurement only
         caught, alarms = catch_rate(transcripts), false_alarm_rate(transcripts)
         print(
-            f"{protocol.name:>9}: caught {caught.value:.0%} of {caught.n} backdoors "
-            f"[{caught.ci_low:.0%}, {caught.ci_high:.0%}], false alarms {alarms.value:.0%}"
+            f"{protocol.name:>9}: caught {format_estimate(caught, digits=0, percent=True)} of "
+            f"{caught.n} backdoors, false alarms {alarms.value:.0%}"
         )
 
 
