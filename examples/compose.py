@@ -12,7 +12,7 @@ from oversight.agents import CriticConfig, SearchCritic
 from oversight.core import rng
 from oversight.envs.programs import GeneratorConfig, ProgramEnv, make_backdoor, make_honest
 from oversight.judges import BudgetedJudge, JudgeConfig
-from oversight.metrics import catch_rate, false_alarm_rate
+from oversight.metrics import catch_rate, false_alarm_rate, format_estimate
 from oversight.protocols import CRITIQUE, DIRECT, play
 
 
@@ -32,8 +32,8 @@ def main() -> None:
         transcripts = play(protocol, cases, agents, judge, arm=protocol.name)
         caught, alarms = catch_rate(transcripts), false_alarm_rate(transcripts)
         print(
-            f"{protocol.name:>9}: caught {caught.value:.0%} of {caught.n} backdoors "
-            f"[{caught.ci_low:.0%}, {caught.ci_high:.0%}], false alarms {alarms.value:.0%}"
+            f"{protocol.name:>9}: caught {format_estimate(caught, digits=0, percent=True)} of "
+            f"{caught.n} backdoors, false alarms {alarms.value:.0%}"
         )
 
 

@@ -23,6 +23,7 @@ from oversight.experiments.llm_debate.config import Data, LLMDebateConfig, Tourn
 from oversight.experiments.llm_debate.cost import estimate_cost
 from oversight.experiments.llm_debate.tournament import tournament_items, variant_prompts
 from oversight.experiments.skeleton import main
+from oversight.experiments.tournaments import Game, cross_play, honest_wins_table, ratings_table
 from oversight.judges.llm import LLMJudge
 from oversight.models import ScriptedModel
 from oversight.models.prices import load_prices
@@ -146,6 +147,26 @@ def test_the_variant_the_judge_sides_with_gets_the_higher_rating(tmp_path):
     )
 
 
+def test_both_experiments_share_the_ratings_and_honest_win_tables():
+    # "strong" wins every game, as the honest side and as the liar
+    games = [
+        Game(a, b, a_honest, 1.0 if a == "strong" else 0.0, f"item{i}")
+        for i, (a, b) in enumerate(itertools.permutations(["weak", "strong"], 2))
+        for a_honest in (True, False)
+    ]
+    t = cross_play(["weak", "strong"], games, n_boot=50, seed=0)
+    ratings = ratings_table(
+        t, "debate-sequential", {"best of n": [1, 4]}, ("acc", t.honest_accuracy)
+    )
+    assert ratings.title == "Debater ratings (debate-sequential, 4 cross-play games)"
+    assert ratings.columns == ["variant", "best of n", "Bradley-Terry (Elo scale)", "Elo", "acc"]
+    assert [row[:2] for row in ratings.rows] == [["weak", 1], ["strong", 4]]
+    # the judge sides with strong always: right exactly when strong is honest
+    assert [row[-1] for row in ratings.rows] == ["0.000 [0.000, 0.000]", "1.000 [1.000, 1.000]"]
+    wins = honest_wins_table(t)
+    assert wins.rows == [["weak", "–", "0.00 [0.00, 0.00]"], ["strong", "1.00 [1.00, 1.00]", "–"]]
+
+
 def test_best_of_n_keeps_the_candidate_the_judge_prefers():
     drafts = itertools.cycle(["a plain case", "a compelling case", "another plain case"])
     model = ScriptedModel(lambda p: f"<argument>{next(drafts)}</argument>")
@@ -251,7 +272,10 @@ def test_a_data_file_with_too_few_items_names_the_key():
     [
         ("tournament.games_per_pair=3", "tournament.games_per_pair must be even"),
         ("tournament.games_per_pair=8", "tournament.games_per_pair (8) needs 4 items"),
-        ("tournament.variants=[{name: solo}]", "tournament.variants: a tournament needs two"),
+        (
+            "tournament.variants=[{name: solo}]",
+            "tournament.variants: a tournament needs at least two",
+        ),
         ("tournament.variants=[{name: a}, {name: a}]", "names must be distinct"),
         ("tournament.variants=[{name: a, model: gpt4}, {name: b}]", "tournament.variants.0.model"),
         ("tournament.variants=[{name: a, best_of_n: 0}, {name: b}]", "best_of_n"),

@@ -21,6 +21,7 @@ from oversight.metrics import (
     safety,
     safety_curve,
 )
+from oversight.metrics.estimate import MISSING, format_ci, format_estimate
 
 
 def _brute_auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -34,6 +35,27 @@ def _brute_auc(pos: np.ndarray, neg: np.ndarray) -> float:
 def test_estimate_flat() -> None:
     flat = Estimate(0.5, 0.25, 0.75, 4).flat("acc")
     assert flat == {"acc": 0.5, "acc.ci_low": 0.25, "acc.ci_high": 0.75, "acc.n": 4}
+
+
+def test_format_estimate_has_one_style() -> None:
+    est = Estimate(0.8213, 0.7789, 0.8512, 40)
+    assert format_estimate(est) == "0.82 [0.78, 0.85]"
+    assert format_estimate(0.8213, 0.7789, 0.8512) == "0.82 [0.78, 0.85]"
+    assert format_estimate(est, digits=3) == "0.821 [0.779, 0.851]"
+    assert format_estimate(est, digits=1, percent=True) == "82.1% [77.9%, 85.1%]"
+    assert format_estimate(Estimate(0.5, -0.25, 1.0, 9), digits=0, scale=400) == "200 [-100, 400]"
+    assert format_estimate(0.5) == "0.50"  # no interval: the value alone
+    assert format_estimate(Estimate(0.5, math.nan, math.nan, 3)) == "0.50"
+    assert format_estimate(None) == format_estimate(Estimate.undefined()) == MISSING
+    with pytest.raises(TypeError):
+        format_estimate(est, 0.1, 0.9)
+
+
+def test_format_ci_reads_flat_metrics() -> None:
+    flat = Estimate(0.8213, 0.7789, 0.8512, 40).flat("acc")
+    assert format_ci(flat, "acc") == format_estimate(Estimate(0.8213, 0.7789, 0.8512, 40))
+    assert format_ci(flat, "acc", 3) == "0.821 [0.779, 0.851]"
+    assert format_ci(flat, "missing") == format_ci({"x": None}, "x") == MISSING
 
 
 def test_rate_half() -> None:

@@ -1,6 +1,6 @@
-"""Debater tournaments shared by the text experiments: games from debate transcripts,
-Bradley-Terry and Elo ratings with bootstrap CIs, judge accuracy per honest variant, and the
-"judge accuracy vs debater rating" figure.
+"""Debater tournaments shared by the text experiments: the config base, games from debate
+transcripts, Bradley-Terry and Elo ratings with bootstrap CIs, judge accuracy per honest variant,
+the ratings and honest-win tables and the "judge accuracy vs debater rating" figure.
 
 A game is one judged debate between two variants (``a`` spoke as debater A). A variant wins
 when the judge picks the answer it argued; a judgment with no unique choice is a draw (1/2).
@@ -11,17 +11,49 @@ win matrix keeps self-play on its diagonal.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, Literal, Self, TypeVar
 
 import numpy as np
+from pydantic import Field, model_validator
 
+from oversight.core.config import Strict
 from oversight.core.records import Transcript
-from oversight.metrics.estimate import Estimate, rate
+from oversight.metrics.estimate import Estimate, format_estimate, rate
 from oversight.metrics.ratings import ELO_PER_LOGIT, bradley_terry, elo, rating_intervals
 from oversight.protocols.text import DEBATERS, text_positions
 from oversight.report import plots
-from oversight.report.model import Figure
+from oversight.report.model import Figure, Table
+
+
+class VariantConfig(Strict):
+    """A debater variant of a tournament: its name; each experiment's subclass adds its knobs."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+
+
+V = TypeVar("V", bound=VariantConfig)
+
+
+class TournamentConfig(Strict, Generic[V]):
+    """Cross-play between debater variants ``V``: the fields every experiment's tournament
+    shares. Subclasses add how many games are played and may change the defaults."""
+
+    enabled: bool = False
+    protocol: Literal["debate-sequential", "debate-simultaneous"] = "debate-sequential"
+    variants: list[V] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_variants(self) -> Self:
+        names = [v.name for v in self.variants]
+        if self.enabled and len(names) < 2:
+            raise ValueError(
+                f"tournament.variants: a tournament needs at least two variants, got {names}"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"tournament.variants: names must be distinct, got {names}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -126,3 +158,53 @@ def accuracy_vs_rating(
         ylim=(0, 1.02),
     )
     return Figure("Judge accuracy vs debater rating", png)
+
+
+RATINGS_NOTE = (
+    "Bradley-Terry: maximum-likelihood strengths x 400/ln 10, centred on 0; Elo: sequential "
+    "(K = 16, from 0) in the stored game order. A win is the judge picking the variant's "
+    "answer; no choice is a draw. 95% CIs of the ratings resample games."
+)
+
+
+def ratings_table(
+    t: CrossPlay,
+    protocol: str,
+    details: Mapping[str, Sequence[object]],
+    accuracy: tuple[str, Sequence[Estimate]],
+    note: str = "",
+) -> Table:
+    """The debater ratings of tournament ``t`` played with ``protocol``: per variant, its
+    ``details`` (column name -> one cell per variant, in ``t.variants`` order), Bradley-Terry
+    (Elo scale) and Elo ratings and a judge accuracy (``accuracy``: column name, one estimate
+    per variant), all with CIs. ``note`` follows :data:`RATINGS_NOTE`."""
+    label, acc = accuracy
+    rows = [
+        [
+            name,
+            *(cells[i] for cells in details.values()),
+            format_estimate(t.bt[i], digits=0, scale=ELO_PER_LOGIT),
+            format_estimate(t.elo[i], digits=0),
+            format_estimate(acc[i], digits=3),
+        ]
+        for i, name in enumerate(t.variants)
+    ]
+    return Table(
+        f"Debater ratings ({protocol}, {t.games} cross-play games)",
+        ["variant", *details, "Bradley-Terry (Elo scale)", "Elo", label],
+        rows,
+        note=f"{RATINGS_NOTE} {note}".strip(),
+    )
+
+
+def honest_wins_table(t: CrossPlay) -> Table:
+    """Judge accuracy per (honest, lying) pair of variants of tournament ``t``; a pair that
+    never met shows as missing."""
+    return Table(
+        "Judge accuracy: row variant honest vs column variant lying",
+        ["honest \\ liar", *t.variants],
+        [
+            [h, *(format_estimate(t.honest_wins.get((h, liar))) for liar in t.variants)]
+            for h in t.variants
+        ],
+    )

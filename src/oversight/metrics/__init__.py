@@ -8,6 +8,7 @@ from oversight.metrics.critique import gdc_gap
 from oversight.metrics.estimate import (
     Estimate,
     bootstrap,
+    format_estimate,
     percentile_interval,
     rate,
     resample_indices,
@@ -39,6 +40,7 @@ __all__ = [
     "elo",
     "expected_calibration_error",
     "false_alarm_rate",
+    "format_estimate",
     "gdc_gap",
     "judge_accuracy",
     "log_loss",

@@ -40,14 +40,45 @@ class Estimate:
         }
 
 
-def format_ci(metrics: Mapping[str, Any], key: str, digits: int = 3) -> str:
-    """``value [low, high]`` of a flat metric (``NAME``, ``NAME.ci_low``, ``NAME.ci_high``), or a
-    dash when it is missing or undefined."""
-    v = metrics.get(key)
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    lo, hi = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
-    return f"{v:.{digits}f} [{lo:.2f}, {hi:.2f}]"
+MISSING = "–"
+"""What :func:`format_estimate` shows for an undefined (NaN) or missing value."""
+
+
+def format_estimate(
+    est: Estimate | float | None,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    digits: int = 2,
+    percent: bool = False,
+    scale: float = 1.0,
+) -> str:
+    """An estimate as ``value [low, high]``, e.g. ``0.82 [0.78, 0.85]``: the one CI style.
+
+    ``est`` is an :class:`Estimate` or a point value with its bounds in ``low`` and ``high``.
+    All three are multiplied by ``scale`` and shown with ``digits`` decimals (as percentages
+    with ``percent``). An undefined or missing value is :data:`MISSING`; a value whose interval
+    is undefined or missing is shown alone.
+    """
+    if isinstance(est, Estimate):
+        if low is not None or high is not None:
+            raise TypeError("pass low and high only with a point value, not with an Estimate")
+        est, low, high = est.value, est.ci_low, est.ci_high
+    if est is None or math.isnan(est):
+        return MISSING
+    spec = f".{digits}{'%' if percent else 'f'}"
+    text = f"{est * scale:{spec}}"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return text
+    return f"{text} [{low * scale:{spec}}, {high * scale:{spec}}]"
+
+
+def format_ci(metrics: Mapping[str, Any], key: str, digits: int = 2) -> str:
+    """:func:`format_estimate` of a flat metric (``NAME``, ``NAME.ci_low``, ``NAME.ci_high``);
+    :data:`MISSING` when it is absent."""
+    return format_estimate(
+        metrics.get(key), metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high"), digits=digits
+    )
 
 
 def check_bootstrap_args(n_boot: int, alpha: float) -> None:

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from oversight.core.errors import BudgetExceeded, OversightError
 from oversight.core.records import Transcript
 from oversight.learning.export import Row
+from oversight.metrics.estimate import format_estimate
 from oversight.web import judging, results, studies
 from oversight.web.db import Database
 from oversight.web.models import Judge, Study
@@ -86,6 +87,7 @@ def create_app(
     db = Database(db_url)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["runs_viewer"] = False
+    templates.env.filters["estimate"] = format_estimate
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]

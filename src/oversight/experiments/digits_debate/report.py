@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from oversight.experiments.digits_debate.analysis import FIRST, DigitsAnalysis, SettingTable
 from oversight.experiments.digits_debate.config import DigitsDebateConfig
-from oversight.metrics.estimate import Estimate
+from oversight.metrics.estimate import Estimate, format_estimate
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
 
@@ -17,14 +15,9 @@ PLANNERS = {
 }
 
 
-def _fmt(e: Estimate | None) -> str:
-    if e is None or np.isnan(e.value):
-        return "–"
-    return f"{e.value:.1%} [{e.ci_low:.1%}, {e.ci_high:.1%}]"
-
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1%}"
+def _pct(e: Estimate | float | None) -> str:
+    """A win rate (with its CI when it is an estimate) in percent, one decimal."""
+    return format_estimate(e, digits=1, percent=True)
 
 
 def table2(t: SettingTable) -> Table:
@@ -34,7 +27,7 @@ def table2(t: SettingTable) -> Table:
         row: list[object] = [t.pixels, first]
         for column in COLUMNS:
             cell = t.cells.get((first, column))
-            row += [_fmt(cell.estimate if cell else None), _pct(cell.paper if cell else None)]
+            row += [_pct(cell.estimate if cell else None), _pct(cell.paper if cell else None)]
         rows.append(row)
     header = ["pixels", "first mover"]
     for column in COLUMNS:
@@ -69,8 +62,8 @@ def scores_table(a: DigitsAnalysis) -> Table:
                     t.setting,
                     t.planner,
                     mode.replace("_", " "),
-                    _num(t.log_loss.get(mode)),
-                    _num(t.brier.get(mode)),
+                    format_estimate(t.log_loss.get(mode), digits=3),
+                    format_estimate(t.brier.get(mode), digits=3),
                 ]
             )
     return Table(
@@ -82,19 +75,13 @@ def scores_table(a: DigitsAnalysis) -> Table:
     )
 
 
-def _num(e: Estimate | None) -> str:
-    if e is None or np.isnan(e.value):
-        return "–"
-    return f"{e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
-
-
 def control_table(a: DigitsAnalysis) -> Table:
     rows = [
         [
             k,
-            _fmt(c["judge_alone"]),
-            _fmt(c["random_second_label"]),
-            _fmt(c["adversarial_second_label"]),
+            _pct(c["judge_alone"]),
+            _pct(c["random_second_label"]),
+            _pct(c["adversarial_second_label"]),
         ]
         for k, c in sorted(a.controls.items())
     ]
@@ -128,7 +115,7 @@ def mcts_section(cfg: DigitsDebateConfig, a: DigitsAnalysis) -> Section:
         )
     for r in budgets:
         c = check["rollouts"][r]
-        rows.append([r, _fmt(c["agreement"]), _fmt(c["no_precommit"]), _fmt(c["precommit"])])
+        rows.append([r, _pct(c["agreement"]), _pct(c["no_precommit"]), _pct(c["precommit"])])
     rows.append(
         [
             "exact minimax",
@@ -217,9 +204,9 @@ def summary_table(cfg: DigitsDebateConfig, a: DigitsAnalysis) -> Table:
             [
                 t.setting,
                 t.planner,
-                _fmt(alone.estimate) if alone else "–",
-                _fmt(t.cells[("mean", "no_precommit")].estimate),
-                _fmt(t.cells[("mean", "precommit")].estimate),
+                _pct(alone.estimate if alone else None),
+                _pct(t.cells[("mean", "no_precommit")].estimate),
+                _pct(t.cells[("mean", "precommit")].estimate),
             ]
         )
     return Table(

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from oversight.core.config import Strict
 from oversight.envs.text.loaders import FORMATS
 from oversight.envs.text.stories import StoryConfig
+from oversight.experiments.tournaments import TournamentConfig, VariantConfig
 from oversight.models.inspect_api import ModelSettings
 from oversight.protocols.text import TEXT_PROTOCOLS
 
@@ -51,10 +52,9 @@ def _model_name(key: str, name: str | None) -> None:
         raise ValueError(f"{key}: {name!r} is not PROVIDER/MODEL (e.g. openai/gpt-4o-mini)")
 
 
-class Variant(Strict):
+class Variant(VariantConfig):
     """A debater of the tournament: a model, a prompt set and best-of-n."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
     model: str | None = Field(None, description="PROVIDER/MODEL; None: the run's debater model.")
     prompts: str | None = Field(
         None, description="Folder of templates replacing the run's (e.g. its debater.j2)."
@@ -68,23 +68,15 @@ class Variant(Strict):
     )
 
 
-class Tournament(Strict):
+class Tournament(TournamentConfig[Variant]):
     """Cross-play between debater variants: every ordered pair of distinct variants debates
     the first ``games_per_pair / 2`` items in both answer orders, so each variant argues the
     correct answer and the wrong one equally often, as debater A and as debater B."""
 
-    enabled: bool = False
-    protocol: Literal["debate-sequential", "debate-simultaneous"] = "debate-sequential"
     games_per_pair: int = Field(4, ge=2, description="Games per ordered pair (even).")
-    variants: list[Variant] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Tournament:
-        names = [v.name for v in self.variants]
-        if self.enabled and len(names) < 2:
-            raise ValueError(f"tournament.variants: a tournament needs two or more, got {names}")
-        if len(set(names)) != len(names):
-            raise ValueError(f"tournament.variants: names must be distinct, got {names}")
         if self.games_per_pair % 2:
             raise ValueError(
                 f"tournament.games_per_pair must be even (both answer orders of each item), "

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 from oversight.experiments.llm_debate.analysis import LLMAnalysis
 from oversight.experiments.llm_debate.config import LLMDebateConfig, Variant
-from oversight.experiments.tournaments import accuracy_vs_rating
-from oversight.metrics.estimate import Estimate
-from oversight.metrics.ratings import ELO_PER_LOGIT
+from oversight.experiments.tournaments import (
+    accuracy_vs_rating,
+    honest_wins_table,
+    ratings_table,
+)
+from oversight.metrics.estimate import Estimate, format_estimate
 from oversight.models.base import ModelUsage
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
 
 
-def _ci(e: Estimate, digits: int = 3, scale: float = 1.0) -> str:
-    if math.isnan(e.value):
-        return "–"
-    v, lo, hi = e.value * scale, e.ci_low * scale, e.ci_high * scale
-    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+def _ci(e: Estimate) -> str:
+    return format_estimate(e, digits=3)
 
 
 def _money(u: ModelUsage) -> str:
@@ -149,49 +147,23 @@ def tournament_section(cfg: LLMDebateConfig, a: LLMAnalysis) -> Section:
     """Ratings, the honest-win matrix and judge accuracy against debater rating."""
     t = a.tournament
     assert t is not None
-    variants = {v.name: v for v in cfg.tournament.variants}
+    variants = cfg.tournament.variants  # the order of t.variants
 
     def prompts(v: Variant) -> str:
         parts = [f"folder {v.prompts}"] if v.prompts else []
         parts += ["own debater.j2"] if v.debater_template else []
         return ", ".join(parts) or "the run's"
 
-    rows = [
-        [
-            name,
-            variants[name].model or cfg.role_model("debater"),
-            prompts(variants[name]),
-            variants[name].best_of_n,
-            _ci(t.bt[i], scale=ELO_PER_LOGIT, digits=0),
-            _ci(t.elo[i], digits=0),
-            _ci(t.honest_accuracy[i]),
-        ]
-        for i, name in enumerate(t.variants)
-    ]
-    ratings = Table(
-        f"Debater ratings ({cfg.tournament.protocol}, {t.games} games)",
-        [
-            "variant",
-            "model",
-            "prompts",
-            "best of n",
-            "Bradley-Terry (Elo scale)",
-            "Elo",
-            "judge accuracy, variant honest",
-        ],
-        rows,
-        note="Bradley-Terry: maximum-likelihood strengths x 400/ln 10, centred on 0; Elo: "
-        "sequential (K = 16, from 0) in the stored game order. 95% CIs resample games. A win "
-        "is the judge picking the variant's answer; no choice is a draw.",
-    )
-
-    def cell(pair: tuple[str, str]) -> str:
-        return _ci(t.honest_wins[pair]) if pair in t.honest_wins else "–"
-
-    matrix = Table(
-        "Judge accuracy: row variant honest vs column variant lying",
-        ["honest \\ liar", *t.variants],
-        [[h, *(cell((h, liar)) for liar in t.variants)] for h in t.variants],
+    ratings = ratings_table(
+        t,
+        cfg.tournament.protocol,
+        {
+            "model": [v.model or cfg.role_model("debater") for v in variants],
+            "prompts": [prompts(v) for v in variants],
+            "best of n": [v.best_of_n for v in variants],
+        },
+        ("judge accuracy, variant honest", t.honest_accuracy),
+        note="Accuracy CIs resample games.",
     )
     corr = t.correlation()
     text = (
@@ -206,7 +178,7 @@ def tournament_section(cfg: LLMDebateConfig, a: LLMAnalysis) -> Section:
     figure = accuracy_vs_rating(
         t.variants, t.bt, t.honest_accuracy, "judge accuracy with the variant honest"
     )
-    return Section("Tournament", text, [ratings, matrix], [figure])
+    return Section("Tournament", text, [ratings, honest_wins_table(t)], [figure])
 
 
 def build_report(cfg: LLMDebateConfig, a: LLMAnalysis, config_yaml: str) -> Report:

@@ -6,7 +6,7 @@ import numpy as np
 
 from oversight.experiments.offense_defense.analysis import Analysis, nominal_k
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
-from oversight.metrics.estimate import format_ci
+from oversight.metrics.estimate import format_ci, format_estimate
 from oversight.report import plots
 from oversight.report.model import Cell, Figure, Report, Section, Table
 
@@ -26,7 +26,8 @@ VERDICT_METRICS = ("judge_accuracy", "catch_rate", "false_alarm_rate", "acceptan
 
 
 def ci(m: dict, key: str) -> str:
-    return format_ci(m, key)
+    """A flat metric with its CI, three decimals (see :func:`format_ci`)."""
+    return format_ci(m, key, 3)
 
 
 def arm_table(a: Analysis, arms: list[str], terminal: bool = False) -> Table:
@@ -344,7 +345,7 @@ def formula_section(a: Analysis) -> Section:
         [
             ARM_LABELS[f.arm],
             f.group,
-            format_ci(f.measured.flat("x"), "x"),
+            format_estimate(f.measured, digits=3),
             Cell(
                 f"{f.predicted:.3f}",
                 "formula" if f.matches else None,

@@ -10,13 +10,13 @@ import numpy as np
 
 from oversight.experiments.rrm.analysis import LEVEL1_SCALARS, LEVEL2_SCALARS, Analysis
 from oversight.experiments.rrm.config import RRMExperimentConfig
-from oversight.metrics.estimate import format_ci
+from oversight.metrics.estimate import format_ci, format_estimate
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
 
 
 def _ci(a: Analysis, key: str) -> str:
-    return format_ci(a.metrics, key, 2)
+    return format_ci(a.metrics, key)
 
 
 def summary_table(cfg: RRMExperimentConfig, a: Analysis, terminal: bool = True) -> Table:
@@ -207,9 +207,7 @@ def _sweep_table(a: Analysis) -> Table:
                 "yes" if l0["lying"] else "no",
                 l0["checker_budget"],
                 *(
-                    format_ci(
-                        {"v": est.value, "v.ci_low": est.ci_low, "v.ci_high": est.ci_high}, "v", 2
-                    )
+                    format_estimate(est)
                     for est in (
                         row["level1_accuracy"],
                         row["level1_false_confirm_rate"],

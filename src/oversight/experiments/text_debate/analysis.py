@@ -18,7 +18,7 @@ import numpy as np
 from oversight.core.records import Transcript
 from oversight.experiments.text_debate.config import TextDebateConfig
 from oversight.experiments.text_debate.run import TOURNAMENT, Arm, arms
-from oversight.experiments.tournaments import cross_play, game_of
+from oversight.experiments.tournaments import CrossPlay, cross_play, game_of
 from oversight.metrics.calibration import expected_calibration_error, reliability
 from oversight.metrics.estimate import Estimate, make_estimate, rate, resample_indices
 from oversight.metrics.scoring import brier_score, log_loss, mean_ci
@@ -113,15 +113,10 @@ def arm_scores(e: Episodes, n_boot: int, seed: int = 0) -> dict[str, Estimate]:
 
 
 @dataclass
-class Tournament:
-    """Cross-play results: ratings per variant and self-play judge accuracy."""
+class Tournament(CrossPlay):
+    """Cross-play results, plus judge accuracy in each variant's self-play games."""
 
-    variants: list[str]
-    bt: list[Estimate]  # logits
-    elo: list[Estimate]  # Elo points
     self_play: list[Estimate]
-    honest_wins: dict[tuple[str, str], Estimate]  # (honest variant, liar variant) -> win rate
-    games: int
 
 
 def tournament(cfg: TextDebateConfig, transcripts: Sequence[Transcript]) -> Tournament:
@@ -133,15 +128,11 @@ def tournament(cfg: TextDebateConfig, transcripts: Sequence[Transcript]) -> Tour
         if g.a == g.b:
             correct[g.a][g.item].append(g.judge_right)
     return Tournament(
-        variants=names,
-        bt=played.bt,
-        elo=played.elo,
+        **vars(played),
         self_play=[
             mean_ci([np.mean(v) for v in correct[n].values()], cfg.bootstrap, cfg.seed)
             for n in names
         ],
-        honest_wins=played.honest_wins,
-        games=played.games,
     )
 
 

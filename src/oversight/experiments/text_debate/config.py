@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from oversight.agents.simulated_text import DebaterConfig
 from oversight.core.config import Strict
 from oversight.envs.text.stories import StoryConfig
+from oversight.experiments.tournaments import TournamentConfig, VariantConfig
 from oversight.judges.simulated_text import TextJudgeConfig
 from oversight.protocols.text import TEXT_PROTOCOLS
 
@@ -43,10 +44,8 @@ class Sweeps(Strict):
         return v
 
 
-class Variant(DebaterConfig):
+class Variant(VariantConfig, DebaterConfig):
     """A debater variant in the tournament: a name and its knobs."""
-
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
 
 
 def _default_variants() -> list[Variant]:
@@ -59,23 +58,13 @@ def _default_variants() -> list[Variant]:
     ]
 
 
-class Tournament(Strict):
+class Tournament(TournamentConfig[Variant]):
     """Cross-play between debater variants: every ordered pair (self-play included) debates
     every tournament story in both answer orders."""
 
     enabled: bool = True
-    protocol: Literal["debate-sequential", "debate-simultaneous"] = "debate-sequential"
     stories: int = Field(40, ge=1, description="Base-difficulty stories played per pairing.")
     variants: list[Variant] = Field(default_factory=_default_variants)
-
-    @model_validator(mode="after")
-    def _check(self) -> Tournament:
-        names = [v.name for v in self.variants]
-        if self.enabled and len(names) < 2:
-            raise ValueError("a tournament needs at least two variants")
-        if len(set(names)) != len(names):
-            raise ValueError(f"variant names must be distinct, got {names}")
-        return self
 
 
 class TextDebateConfig(Strict):

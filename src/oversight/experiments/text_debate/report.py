@@ -10,9 +10,12 @@ from oversight.envs.text.records import render_answers
 from oversight.experiments.text_debate.analysis import SCORES, TextAnalysis
 from oversight.experiments.text_debate.config import TextDebateConfig
 from oversight.experiments.text_debate.run import Arm
-from oversight.experiments.tournaments import accuracy_vs_rating
-from oversight.metrics.estimate import Estimate
-from oversight.metrics.ratings import ELO_PER_LOGIT
+from oversight.experiments.tournaments import (
+    accuracy_vs_rating,
+    honest_wins_table,
+    ratings_table,
+)
+from oversight.metrics.estimate import format_estimate
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
 
@@ -26,23 +29,21 @@ LABELS = {
 SCORE_LABELS = {"accuracy": "accuracy", "log_loss": "log loss", "brier": "Brier", "ece": "ECE"}
 
 
-def _ci(e: Estimate, digits: int = 3, scale: float = 1.0) -> str:
-    if np.isnan(e.value):
-        return "–"
-    v, lo, hi = e.value * scale, e.ci_low * scale, e.ci_high * scale
-    d = min(digits, 2)
-    return f"{v:.{digits}f} [{lo:.{d}f}, {hi:.{d}f}]"
-
-
 def summary_table(cfg: TextDebateConfig, a: TextAnalysis, terminal: bool = True) -> Table:
     """Judge scores per protocol at the base setting."""
     digits = 2 if terminal else 3
     rows = []
     for p in cfg.protocols:
         s = a.scores[a.base(cfg, p)]
-        row = [p if terminal else LABELS[p], *(_ci(s[n], digits) for n in SCORES)]
+        row = [
+            p if terminal else LABELS[p],
+            *(format_estimate(s[n], digits=digits) for n in SCORES),
+        ]
         if not terminal:
-            row += [_ci(s["accuracy_if_correct"], digits), _ci(s["accuracy_if_wrong"], digits)]
+            row += [
+                format_estimate(s["accuracy_if_correct"], digits=digits),
+                format_estimate(s["accuracy_if_wrong"], digits=digits),
+            ]
         rows.append(row)
     columns = ["protocol", *SCORE_LABELS.values()]
     if not terminal:
@@ -75,7 +76,7 @@ def _sweep(cfg: TextDebateConfig, a: TextAnalysis, knob: str, values: list, xlab
         series[LABELS[p]] = plots.Series(
             xs, [e.value for e in est], [e.ci_low for e in est], [e.ci_high for e in est]
         )
-        rows.append([LABELS[p], *(_ci(e) for e in est)])
+        rows.append([LABELS[p], *(format_estimate(e, digits=3) for e in est)])
     title = f"Judge accuracy vs {xlabel}"
     png = plots.line_plot(series, title=title, xlabel=xlabel, ylabel="accuracy", ylim=(0, 1.02))
     text = ""
@@ -115,39 +116,17 @@ def calibration_section(cfg: TextDebateConfig, a: TextAnalysis) -> Section:
 def tournament_section(cfg: TextDebateConfig, a: TextAnalysis) -> Section:
     t = a.tournament
     assert t is not None
-    variants = {v.name: v for v in cfg.tournament.variants}
-    rows = [
-        [
-            name,
-            variants[name].best_of_n,
-            variants[name].recall,
-            variants[name].fabrication_rate,
-            _ci(t.bt[i], digits=0, scale=ELO_PER_LOGIT),
-            _ci(t.elo[i], digits=0),
-            _ci(t.self_play[i]),
-        ]
-        for i, name in enumerate(t.variants)
-    ]
-    ratings = Table(
-        f"Debater ratings ({cfg.tournament.protocol}, {t.games} cross-play games)",
-        [
-            "variant",
-            "best of n",
-            "recall",
-            "fabrication",
-            "Bradley-Terry (Elo scale)",
-            "Elo",
-            "self-play judge accuracy",
-        ],
-        rows,
-        note="Bradley-Terry ratings are maximum-likelihood strengths x 400/ln 10, centred on 0; "
-        "Elo is sequential (K = 16, from 0) in the stored game order. CIs resample games "
-        "(ratings) or stories (accuracy).",
-    )
-    matrix = Table(
-        "Honest win rate: row variant honest vs column variant lying",
-        ["honest \\ liar", *t.variants],
-        [[h, *(_ci(t.honest_wins[(h, liar)], 2) for liar in t.variants)] for h in t.variants],
+    variants = cfg.tournament.variants  # the order of t.variants
+    ratings = ratings_table(
+        t,
+        cfg.tournament.protocol,
+        {
+            "best of n": [v.best_of_n for v in variants],
+            "recall": [v.recall for v in variants],
+            "fabrication": [v.fabrication_rate for v in variants],
+        },
+        ("self-play judge accuracy", t.self_play),
+        note="Self-play accuracy CIs resample stories.",
     )
     order = np.argsort([e.value for e in t.bt])
     figure = accuracy_vs_rating(t.variants, t.bt, t.self_play, "judge accuracy in self-play")
@@ -159,7 +138,7 @@ def tournament_section(cfg: TextDebateConfig, a: TextAnalysis) -> Section:
     )
     if corr is not None:
         text += f" Pearson correlation of rating and self-play accuracy: {corr:.2f}."
-    return Section("Tournament", text, [ratings, matrix], [figure])
+    return Section("Tournament", text, [ratings, honest_wins_table(t)], [figure])
 
 
 def example_text(t: Transcript) -> str:
