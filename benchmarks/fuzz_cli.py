@@ -19,7 +19,8 @@ Usage::
 
 Deterministic given ``--seed``; the last line gives the counts::
 
-    fuzz-cli: 1000 configs (212 valid), 1000 CLI calls, 0 foreign exceptions
+    fuzz-cli: 1000 configs (135 valid), 1000 CLI calls (700 refused, 300 accepted), 0 foreign
+    exceptions
 
 The exit code is 1 when anything was foreign.
 """
@@ -204,7 +205,8 @@ def _damaged_run(root: Path, r: random.Random, template: Path) -> Path:
     return run
 
 
-def fuzz_calls(n: int, r: random.Random, foreign: list[str], root: Path) -> None:
+def fuzz_calls(n: int, r: random.Random, foreign: list[str], root: Path) -> dict[str, int]:
+    """Play ``n`` calls; returns how many were refused (exit 2) and how many accepted."""
     runner = CliRunner()
     real_main = skeleton.main
 
@@ -293,12 +295,14 @@ def fuzz_calls(n: int, r: random.Random, foreign: list[str], root: Path) -> None
         ]
 
     calls = [run_set, run_set, run_file, resume, repair_or_export, oracle, serve]
+    tally = {"refused": 0, "accepted": 0}
     skeleton.main = stub  # type: ignore[assignment]
     try:
         for i in range(n):
             args = r.choice(calls)()
             result = runner.invoke(app, args)
             exc = result.exception
+            tally["refused" if result.exit_code == 2 else "accepted"] += 1
             clean = exc is None or isinstance(exc, SystemExit | Stopped)
             if not clean or (
                 result.exit_code == 2
@@ -309,6 +313,7 @@ def fuzz_calls(n: int, r: random.Random, foreign: list[str], root: Path) -> None
                 foreign.append(f"call #{i} {args}: {shown}")
     finally:
         skeleton.main = real_main  # type: ignore[assignment]
+    return tally
 
 
 def main() -> None:
@@ -322,11 +327,12 @@ def main() -> None:
     foreign: list[str] = []
     valid = fuzz_configs(args.configs, r, foreign)
     with tempfile.TemporaryDirectory() as tmp:
-        fuzz_calls(args.calls, r, foreign, Path(tmp))
+        tally = fuzz_calls(args.calls, r, foreign, Path(tmp))
     for report in foreign[: args.show]:
         print(report, file=sys.stderr)
     print(
-        f"fuzz-cli: {args.configs} configs ({valid} valid), {args.calls} CLI calls, "
+        f"fuzz-cli: {args.configs} configs ({valid} valid), {args.calls} CLI calls "
+        f"({tally['refused']} refused, {tally['accepted']} accepted), "
         f"{len(foreign)} foreign exceptions"
     )
     sys.exit(1 if foreign else 0)

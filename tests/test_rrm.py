@@ -18,7 +18,7 @@ from oversight.experiments.rrm import learners, seed_run
 from oversight.experiments.rrm.config import RMConfig, RRMConfig
 from oversight.experiments.rrm.judging import judge_items
 from oversight.experiments.rrm.seed_run import SeedRun, stage_count
-from oversight.experiments.rrm.world import Item, World
+from oversight.experiments.rrm.world import ArtifactKey, World
 from oversight.learning.best_of_n import kl_bound
 from oversight.learning.export import PreferenceRow, UnpairedRow, read_rows
 
@@ -91,7 +91,7 @@ def test_world_tables_hold_gold_of_every_edit(world: World) -> None:
         ctx = t.contexts[i]
         assert t.gold_value[i] == gold_oracle(ctx.reference, ctx.artifact).value
     # both kinds of edit occur, and some edits are acceptable, some not
-    assert {world.family(Item(t.index, "edit", int(a))) for a in t.actions} == {
+    assert {world.family(ArtifactKey(t.index, "edit", int(a))) for a in t.actions} == {
         "edit-delete",
         "edit-substitute",
     }
@@ -102,7 +102,7 @@ def test_world_tables_hold_gold_of_every_edit(world: World) -> None:
 def test_judges_of_the_three_supervision_modes(world: World) -> None:
     cfg = tiny()
     t = world.train[0]
-    items = [Item(t.index, "edit", int(a)) for a in t.actions]
+    items = [ArtifactKey(t.index, "edit", int(a)) for a in t.actions]
     gold = np.array([world.gold(it)[1] for it in items])
     run = SeedRun(world, cfg, 0, Path("/nonexistent-not-created"), lambda s: None)
     critic = run._critic()

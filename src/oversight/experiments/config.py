@@ -32,12 +32,29 @@ def read_yaml(source: str | Path | None, default: str) -> dict[str, Any]:
         raise OversightError(
             f"no config file {name!r}; embedded configs: {', '.join(sorted(embedded))}"
         )
+    if not path.is_file():
+        raise OversightError(f"{path}: a folder, not a config file")
+    return parse_config(path.read_bytes(), str(path))
+
+
+def parse_config(raw: bytes, where: str) -> dict[str, Any]:
+    """A config mapping from YAML bytes; one-line :class:`OversightError` naming ``where``
+    (and the line) when they are not UTF-8, not YAML, or not a mapping."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise OversightError(f"{where}: not UTF-8 text (byte {e.start})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise OversightError(f"{path}: not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise OversightError(f"{where}: not valid YAML{at}: {problem}") from None
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise OversightError(f"{path}: a config must be a mapping of keys to values")
+        raise OversightError(f"{where}: a config must be a mapping of keys to values")
     return data
 
 

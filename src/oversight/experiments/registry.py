@@ -13,6 +13,7 @@ from oversight.experiments.config import (
     apply_overrides,
     dump_yaml,
     embedded_configs,
+    parse_config,
     read_yaml,
     validate,
 )
@@ -32,7 +33,7 @@ def resolve(data: dict[str, Any]) -> tuple[Experiment, BaseModel]:
     """The experiment a config mapping names (key ``experiment``) and its validated config."""
     experiments = _experiments()
     name = data.get("experiment", DEFAULT_CONFIG)
-    if name not in experiments:
+    if not isinstance(name, str) or name not in experiments:
         raise OversightError(
             f"experiment: unknown value {name!r}; allowed: {', '.join(sorted(experiments))}"
         )
@@ -67,15 +68,10 @@ def start(
 
 def resume(path: Path) -> tuple[Experiment, BaseModel, RunStore]:
     """Reopen a run folder with the config it was started with."""
-    import yaml
-
     store = RunStore(path)
-    try:
-        data = yaml.safe_load(store.config_yaml())
-    except yaml.YAMLError as e:
-        raise OversightError(f"{store.path / CONFIG}: not valid YAML ({e.problem})") from None
-    if not isinstance(data, dict):
-        raise OversightError(f"{store.path / CONFIG}: holds no config mapping")
+    data = parse_config(store.config_yaml().encode(), str(store.path / CONFIG))
+    if not data:
+        raise OversightError(f"{store.path / CONFIG}: holds no config")
     exp, cfg = resolve(data)
     store.check_config(cfg.model_dump(mode="json"))
     return exp, cfg, store

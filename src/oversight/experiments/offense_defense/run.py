@@ -29,7 +29,6 @@ from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, play
 
 TRAIN_SEED_OFFSET = 1_000_000  # training problems never overlap evaluation problems
-Item = Case[ProgramContext]
 
 
 @dataclass
@@ -54,13 +53,13 @@ def environment(cfg: OffenseDefenseConfig) -> ProgramEnv:
     return ProgramEnv(cfg.generator, cfg.penalty, mix)
 
 
-def build_items(env: ProgramEnv, indices: range) -> Iterator[Item]:
+def build_items(env: ProgramEnv, indices: range) -> Iterator[Case[ProgramContext]]:
     """The cases of every problem in ``indices``."""
     for index in indices:
         yield from env.cases(index)
 
 
-def build_adaptive(cfg: OffenseDefenseConfig, env: ProgramEnv) -> Iterator[Item]:
+def build_adaptive(cfg: OffenseDefenseConfig, env: ProgramEnv) -> Iterator[Case[ProgramContext]]:
     """Backdoors vetted against a copy of the critic (same recipe, another seed)."""
     a = cfg.adaptive
     copy = SearchCritic(

@@ -17,7 +17,7 @@ from oversight.core.seeding import rng
 from oversight.envs.programs.makers import TRIGGER_FAMILIES
 from oversight.experiments.rrm.config import RRMConfig
 from oversight.experiments.rrm.learners import improver_probs
-from oversight.experiments.rrm.world import Item, RefTable, World
+from oversight.experiments.rrm.world import ArtifactKey, RefTable, World
 from oversight.learning import reward_models as rms
 from oversight.learning.adversarial import candidate_pool, propose
 
@@ -29,7 +29,7 @@ def maker_items(
     subtlety_bits: Sequence[int],
     r: np.random.Generator,
     draw0: int,
-) -> list[Item]:
+) -> list[ArtifactKey]:
     """``n`` makers' artifacts: a reference, a family and a subtlety drawn uniformly for each;
     ``draw0`` numbers the draws (distinct per use, so artifacts of different uses differ)."""
     picks = []
@@ -37,20 +37,22 @@ def maker_items(
         t = tables[int(r.integers(len(tables)))]
         family = families[int(r.integers(len(families)))]
         k = int(subtlety_bits[int(r.integers(len(subtlety_bits)))])
-        picks.append(Item(t.index, family, draw0 + i, k if family in TRIGGER_FAMILIES else 0))
+        picks.append(
+            ArtifactKey(t.index, family, draw0 + i, k if family in TRIGGER_FAMILIES else 0)
+        )
     return picks
 
 
 def edit_items(
     n: int, net: ImproverNet, tables: Sequence[RefTable], r: np.random.Generator
-) -> list[Item]:
+) -> list[ArtifactKey]:
     """``n`` single edits sampled from the improver, each of a reference drawn uniformly."""
     probs = improver_probs(net, tables)
     out = []
     for _ in range(n):
         b = int(r.integers(len(tables)))
         out.append(
-            Item(
+            ArtifactKey(
                 tables[b].index,
                 "edit",
                 int(tables[b].actions[r.choice(len(probs[b]), p=probs[b])]),
@@ -61,7 +63,7 @@ def edit_items(
 
 def round_items(
     world: World, cfg: RRMConfig, seed: int, round_: int, mode: str, sampler: ImproverNet
-) -> list[Item]:
+) -> list[ArtifactKey]:
     """Round ``round_``'s artifacts for ``mode``: makers' and the mode's current improver's
     (``sampler``). Round 0 draws the same items for every mode (they share the initial
     improver)."""
@@ -74,7 +76,9 @@ def round_items(
     ) + edit_items(n - makers, sampler, world.train, r)
 
 
-def claim_artifacts(items: Sequence[Item], n: int, r: np.random.Generator) -> list[Item]:
+def claim_artifacts(
+    items: Sequence[ArtifactKey], n: int, r: np.random.Generator
+) -> list[ArtifactKey]:
     """The ``n`` artifacts whose every possible claim is judged: up to half makers', the rest
     edits, drawn without replacement."""
     makers = [it for it in items if it.source != "edit"]
@@ -83,7 +87,7 @@ def claim_artifacts(items: Sequence[Item], n: int, r: np.random.Generator) -> li
     return chosen + [edits[i] for i in r.permutation(len(edits))[: n - len(chosen)]]
 
 
-def eval_items(world: World, cfg: RRMConfig, seed: int) -> list[Item]:
+def eval_items(world: World, cfg: RRMConfig, seed: int) -> list[ArtifactKey]:
     """Held-out artifacts every mode's judge rules on: edits of held-out references drawn
     uniformly, and makers' artifacts of the training families on them."""
     r = rng(seed, "rrm-eval")
@@ -91,11 +95,11 @@ def eval_items(world: World, cfg: RRMConfig, seed: int) -> list[Item]:
     edits = []
     for _ in range(cfg.eval_items - makers):
         t = world.test[int(r.integers(len(world.test)))]
-        edits.append(Item(t.index, "edit", int(r.choice(t.actions))))
+        edits.append(ArtifactKey(t.index, "edit", int(r.choice(t.actions))))
     return maker_items(makers, world.test, cfg.train_families, cfg.subtlety_bits, r, 0) + edits
 
 
-def family_items(world: World, cfg: RRMConfig, seed: int) -> list[Item]:
+def family_items(world: World, cfg: RRMConfig, seed: int) -> list[ArtifactKey]:
     """Held-out flaw families on held-out references, with as many honest artifacts."""
     r = rng(seed, "rrm-families")
     n = max(10, cfg.eval_items // 4)
@@ -106,7 +110,7 @@ def family_items(world: World, cfg: RRMConfig, seed: int) -> list[Item]:
 
 def exploit_items(
     world: World, cfg: RRMConfig, seed: int, round_: int, mode: str, rm2: rms.PointwiseRM
-) -> list[Item]:
+) -> list[ArtifactKey]:
     """Artifacts of the training references that RM2 favours (the top two per reference of a
     seeded candidate pool), for the mode's judge to label."""
     pool = candidate_pool(
@@ -117,6 +121,6 @@ def exploit_items(
         cfg.exploit_families(),
     )
     return [
-        Item(cand.index, "found", key=i, text=str(cand.context.artifact))
+        ArtifactKey(cand.index, "found", key=i, text=str(cand.context.artifact))
         for i, (cand, _) in enumerate(c for top in propose(rm2, pool, 2) for c in top)
     ]

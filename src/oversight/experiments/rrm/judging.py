@@ -17,7 +17,7 @@ from oversight.core.records import Transcript, Verdict
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.interpreter import run_steps
 from oversight.experiments.rrm.config import Supervision
-from oversight.experiments.rrm.world import Item, World
+from oversight.experiments.rrm.world import ArtifactKey, World
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.judges.recursive import TraceAssistedJudge, TraceAssistedJudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, run_protocol
@@ -25,7 +25,7 @@ from oversight.protocols.engine import CRITIQUE, DIRECT, run_protocol
 
 def judge_items(
     world: World,
-    items: Sequence[Item],
+    items: Sequence[ArtifactKey],
     supervision: Supervision,
     judge_config: TraceAssistedJudgeConfig,
     critic: ClaimCritic | None,
@@ -70,7 +70,7 @@ def judge_items(
 
 def settle_claims(
     world: World,
-    claims: Sequence[tuple[Item, int]],
+    claims: Sequence[tuple[ArtifactKey, int]],
     judge_config: TraceAssistedJudgeConfig,
     tag: str,
     seed: int,
@@ -95,7 +95,9 @@ def settle_claims(
     return np.array(confirmed, dtype=bool), np.array(truth, dtype=bool)
 
 
-def critic_lines(critic: ClaimCritic, world: World, items: Sequence[Item], tag: str) -> list[int]:
+def critic_lines(
+    critic: ClaimCritic, world: World, items: Sequence[ArtifactKey], tag: str
+) -> list[int]:
     """The line the critic points at for each item."""
     contexts = [world.context(it) for it in items]
     return [int(c.line) for c in critic.claims(contexts, [f"{tag}/{i}" for i in range(len(items))])]

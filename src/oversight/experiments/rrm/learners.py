@@ -20,7 +20,7 @@ from oversight.agents.critics.learned import PointerNet
 from oversight.agents.improver import ImproverNet, ImproverState
 from oversight.core.seeding import derive_seed
 from oversight.envs.programs.env import ProgramContext
-from oversight.experiments.rrm.world import Item, RefTable, World
+from oversight.experiments.rrm.world import ArtifactKey, RefTable, World
 from oversight.learning import reward_models as rms
 from oversight.learning.best_of_n import best_of_n_distribution, best_of_n_kl
 from oversight.learning.policy_gradient import PGConfig, action_probs, policy_kl, train_policy
@@ -42,12 +42,12 @@ def claim_scores(
 
 
 def claim_groups(
-    world: World, claims: Sequence[tuple[Item, int, bool]]
+    world: World, claims: Sequence[tuple[ArtifactKey, int, bool]]
 ) -> list[tuple[ProgramContext, np.ndarray]]:
     """Level-1 verdicts ``(artifact, line, confirmed)`` grouped per artifact, in order of first
     appearance, as one array per artifact over its lines in :func:`choices` order (unclaimed
     lines count as unconfirmed)."""
-    verdicts: dict[Item, dict[int, bool]] = {}
+    verdicts: dict[ArtifactKey, dict[int, bool]] = {}
     for item, line, ok in claims:
         verdicts.setdefault(item, {})[line] = ok
     groups = []

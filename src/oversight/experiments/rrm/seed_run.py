@@ -72,7 +72,7 @@ from oversight.experiments.rrm.learners import (
 )
 from oversight.experiments.rrm.measures import accuracy_block, claim_block, heldout_exploit_rate
 from oversight.experiments.rrm.stages import Blob, Stages
-from oversight.experiments.rrm.world import Item, World
+from oversight.experiments.rrm.world import ArtifactKey, World
 from oversight.learning import reward_models as rms
 from oversight.metrics.calibration import expected_calibration_error
 
@@ -103,8 +103,8 @@ class SeedRun:
         self.critic_policy = PointerPolicy(
             new_pointer(derive_seed(self.seed, "rrm-critic")), rms.context_features
         )
-        self.claims: list[tuple[Item, int, bool]] = []
-        self.pools: dict[str, list[tuple[Item, bool]]] = {m.name: [] for m in cfg.modes}
+        self.claims: list[tuple[ArtifactKey, int, bool]] = []
+        self.pools: dict[str, list[tuple[ArtifactKey, bool]]] = {m.name: [] for m in cfg.modes}
         self.samplers: dict[str, ImproverNet] = {m.name: self.base for m in cfg.modes}
         self.rms2: dict[str, rms.PointwiseRM] = {}
         self.eval_set = eval_items(self.world, cfg, self.seed)
@@ -133,7 +133,7 @@ class SeedRun:
         name = f"round{t}-level1"
         blob = self.stage(name, lambda: self.train_level1(t, name))
         self.critic_policy.net.load_state_dict(blob["critic"])
-        self.claims = [(Item(*c[:5]), int(c[5]), bool(c[6])) for c in blob["claims"]]
+        self.claims = [(ArtifactKey(*c[:5]), int(c[5]), bool(c[6])) for c in blob["claims"]]
         return self._finish(name, blob)
 
     def train_level1(self, t: int, name: str) -> Blob:
@@ -215,7 +215,7 @@ class SeedRun:
         improver.load_state_dict(blob["improver"])
         rm2 = rms.new_model("pointwise", 0, hidden=cfg.rm.hidden, mixer=cfg.rm.mixer)
         rm2.load_state_dict(blob["rm2"])
-        self.pools[mode.name] = [(Item(*p[:5]), bool(p[5])) for p in blob["pool"]]
+        self.pools[mode.name] = [(ArtifactKey(*p[:5]), bool(p[5])) for p in blob["pool"]]
         self.samplers[mode.name] = improver.eval()
         self.rms2[mode.name] = rm2.eval()
         self.transcripts += [Transcript.model_validate_json(j) for j in blob["transcripts"]]
@@ -339,7 +339,7 @@ class SeedRun:
 
     def _exploits(
         self, t: int, mode: ModeConfig, rm2: rms.PointwiseRM, tag: str
-    ) -> list[tuple[Item, bool]]:
+    ) -> list[tuple[ArtifactKey, bool]]:
         """What the exploit search finds on the training references, labelled by the mode's
         judge (never gold), for the next round's RM2 (none in the last round)."""
         cfg = self.config
@@ -404,7 +404,7 @@ class SeedRun:
         """The current critic, pointing greedily (no exploration) for judges."""
         return ClaimCritic(self.critic_policy, seed=self.seed)
 
-    def _judge(self, items: Sequence[Item], mode: ModeConfig, tag: str) -> list[Transcript]:
+    def _judge(self, items: Sequence[ArtifactKey], mode: ModeConfig, tag: str) -> list[Transcript]:
         return judge_items(
             self.world,
             items,

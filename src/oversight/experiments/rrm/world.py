@@ -31,8 +31,9 @@ from oversight.protocols.engine import Episode
 
 
 @dataclass(frozen=True)
-class Item:
-    """One artifact of reference ``ref``: an edit (``source="edit"``, ``key`` the action), a
+class ArtifactKey:
+    """One artifact of reference ``ref``, named compactly (the world rebuilds its program and
+    context from the key): an edit (``source="edit"``, ``key`` the action), a
     maker's artifact (``source`` the maker tag, ``key`` the draw, ``k`` the subtlety), or one
     the exploit search found (``source="found"``, the program in ``text``)."""
 
@@ -43,7 +44,7 @@ class Item:
     text: str = ""
 
     def as_list(self) -> list[Any]:
-        """The fields in order, for checkpoints (``Item(*as_list())`` rebuilds it)."""
+        """The fields in order, for checkpoints (``ArtifactKey(*as_list())`` rebuilds it)."""
         return [self.ref, self.source, self.key, self.k, self.text]
 
 
@@ -121,7 +122,7 @@ class World:
             for ctx, feats in zip(table.contexts, d["features"], strict=True):
                 rms.prime_features(ctx, feats)
             self.tables.append(table)
-        self._made: dict[Item, tuple[ProgramContext, float, bool]] = {}
+        self._made: dict[ArtifactKey, tuple[ProgramContext, float, bool]] = {}
 
     @property
     def train(self) -> list[RefTable]:
@@ -133,14 +134,14 @@ class World:
         """The held-out references, measured on."""
         return self.tables[self.config.train_refs :]
 
-    def context(self, item: Item) -> ProgramContext:
+    def context(self, item: ArtifactKey) -> ProgramContext:
         """(R, P) of an artifact."""
         if item.source == "edit":
             t = self.tables[item.ref]
             return t.contexts[t.position[item.key]]
         return self._other(item)[0]
 
-    def gold(self, item: Item) -> tuple[float, bool]:
+    def gold(self, item: ArtifactKey) -> tuple[float, bool]:
         """Gold value and label: the experimenter's, for measurement and the gold mode only."""
         if item.source == "edit":
             t = self.tables[item.ref]
@@ -149,14 +150,14 @@ class World:
         _, value, label = self._other(item)
         return value, label
 
-    def family(self, item: Item) -> str:
+    def family(self, item: ArtifactKey) -> str:
         """The kind of flaw (or edit) that produced an artifact, for the transcripts' gold."""
         if item.source != "edit":
             return item.source
         n = len(self.tables[item.ref].program)
         return "edit-delete" if item.key < n else "edit-substitute"
 
-    def _other(self, item: Item) -> tuple[ProgramContext, float, bool]:
+    def _other(self, item: ArtifactKey) -> tuple[ProgramContext, float, bool]:
         """Context and gold of a maker's or a found artifact, built once."""
         if item not in self._made:
             t = self.tables[item.ref]
@@ -170,7 +171,7 @@ class World:
             self._made[item] = (ctx, result.value, result.label)
         return self._made[item]
 
-    def episode(self, item: Item, episode_id: str) -> Episode:
+    def episode(self, item: ArtifactKey, episode_id: str) -> Episode:
         """A protocol episode in which a judge rules on the artifact."""
         ctx = self.context(item)
         t = self.tables[item.ref]
