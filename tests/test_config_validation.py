@@ -39,3 +39,21 @@ def test_nonsense_is_refused_before_any_work(config: str, override: str, key: st
 def test_the_embedded_configs_still_validate():
     for name in ("offense-defense", "offense-defense-quick", "rrm", "rrm-quick"):
         resolve(read_yaml(name, name))
+
+
+@pytest.mark.parametrize("name", [{}, [1], None, 3])
+def test_an_experiment_name_of_the_wrong_type_is_refused(name: object):
+    with pytest.raises(OversightError, match="experiment: unknown value"):
+        resolve({"experiment": name})
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [(b"\xff\xfe", "not UTF-8"), (b"a: [1,\n", "not valid YAML at line"), (b"- 1\n", "mapping")],
+)
+def test_config_files_fail_in_one_line(tmp_path, raw: bytes, match: str):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(OversightError, match=match) as caught:
+        read_yaml(str(path), "offense-defense")
+    assert "\n" not in str(caught.value)
