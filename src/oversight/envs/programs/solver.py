@@ -6,8 +6,10 @@ invertible or bit-level operations (``+ - ^``, multiplication by a constant, ``&
 mask, shifts, ``%`` by a constant, comparisons and ``&`` of two 0/1 flags), until it reaches
 ``x``. Don't-care bits are filled at random, so each call can give a different candidate.
 Non-invertible mixing (``x * x``, a value combined with itself) is outside its reach: there it
-gives up, and only search remains. Candidates are hints, not proofs: callers verify them by
-running the programs.
+gives up, and only search remains. Guarded assignments on the path are assumed not to fire, and
+an input on which one does is refused, so every input returned makes the target fire
+(``tests/test_solver.py`` checks this against brute force). Callers still verify candidates by
+running the programs: the target firing is not yet a difference between two programs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from oversight.envs.programs.dsl import INPUT_VAR, Const, Line, Program, Var
+from oversight.envs.programs.interpreter import eval_line
 
 
 class Unsolvable(Exception):
@@ -34,11 +37,24 @@ class _Solver:
         self.depth = max_depth
         self.x_value = 0
         self.x_care = 0
+        self.skipped: set[int] = set()  # guarded lines assumed not to fire
 
     def fill(self, value: int, care: int) -> int:
         """Fix don't-care bits at random: a full-care value."""
         noise = int(self.r.integers(0, self.m + 1))
         return (value & care) | (noise & ~care & self.m)
+
+    def below(self, value: int, care: int, bound: int, noise: int) -> int:
+        """A value under ``bound`` with ``value``'s bits where ``care`` is set, taking each
+        don't-care bit from ``noise`` (high bits first) while a value under ``bound`` remains."""
+        out = value & care
+        if out >= bound:
+            raise Unsolvable("remainder too large")
+        for bit in reversed(range(self.bits)):
+            b = 1 << bit
+            if noise & b & ~care and out | b < bound:
+                out |= b
+        return out
 
     def constrain(self, var: str, before: int, value: int, care: int) -> None:
         """Require ``var & care == value & care`` just before line index ``before``."""
@@ -53,7 +69,8 @@ class _Solver:
             line = self.p.lines[i]
             if line.target == var:
                 if line.guard is not None:
-                    continue  # assume the guard did not fire; the candidate is verified later
+                    self.skipped.add(i)  # assume the guard does not fire; ``solve`` checks it
+                    continue
                 self.through(line, i, value, care)
                 return
         if var == INPUT_VAR:
@@ -93,6 +110,9 @@ class _Solver:
                 raise Unsolvable("a value combined with itself")
             raise Unsolvable(f"{op} of two variables")
         if op in ("==", "!=", "<", "<=", ">", ">="):
+            # a comparison gives 0 or 1: a required bit above bit 0 can never be set
+            if value & care & ~1:
+                raise Unsolvable("a comparison gives 0 or 1")
             if not (care & 1):
                 return
             want = bool(value & 1) == (op != "!=")  # reduce != to ==
@@ -128,7 +148,9 @@ class _Solver:
                 if value & care:
                     raise Unsolvable("multiplied by 0")
                 return None
-            if full & ((1 << tz) - 1):
+            # the low bits of a product are 0: refuse only if the constraint needs one set (the
+            # random fill of don't-care low bits is dropped by ``full >> tz`` below)
+            if value & care & ((1 << tz) - 1):
                 raise Unsolvable("low bits of a multiple of 2**tz")
             odd = const >> tz
             pre = ((full >> tz) * _inverse_odd(odd, self.bits)) & self.m
@@ -150,7 +172,8 @@ class _Solver:
             if const == 0:
                 return self.atom(var, i, full, self.m)
             if full >= const:
-                raise Unsolvable("remainder too large")
+                # the random fill overshot: keep what it chose where a remainder allows it
+                full = self.below(value, care, const, full)
             top = (self.m - full) // const
             return self.atom(var, i, full + const * int(self.r.integers(0, top + 1)), self.m)
         raise Unsolvable(f"cannot invert {op}")
@@ -197,7 +220,19 @@ def solve(program: Program, line_index: int, r: np.random.Generator) -> int | No
             s.through(line, line_index, 1, 1)
     except Unsolvable:
         return None
-    return s.fill(s.x_value, s.x_care)
+    x = s.fill(s.x_value, s.x_care)
+    # The path assumed the skipped guards do not fire; where one does, the input takes another
+    # path, which may miss the target, so it is no answer.
+    return None if s.skipped and _fires_any(program, s.skipped, x) else x
+
+
+def _fires_any(program: Program, lines: set[int], x: int) -> bool:
+    """Whether any guarded line of ``lines`` fires when ``program`` runs on ``x``."""
+    env = {INPUT_VAR: x}
+    for i in range(max(lines) + 1):
+        if eval_line(program.lines[i], env, program.bits) is not None and i in lines:
+            return True
+    return False
 
 
 def _cmp_expr(cmp: str, left: Var | Const, right: Var | Const):
