@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -176,7 +177,7 @@ class RunIndex:
             if meta is not None and (meta["size"], meta["mtime_ns"]) == (size, mtime):
                 return Freshness("fresh", 0, time.perf_counter() - t0)
             if meta is not None and self._appended_since(meta, size):
-                added = self._append(meta["indexed_bytes"], size, mtime)
+                added = self._append(int(meta["indexed_bytes"]), size, mtime)
                 return Freshness("appended", added, time.perf_counter() - t0)
             added = self._build(size, mtime)
             return Freshness("built", added, time.perf_counter() - t0)
@@ -449,8 +450,8 @@ def _row(t: Transcript, offset: int, length: int) -> tuple:
     )
 
 
-def _from_sql(r: tuple) -> Row:
-    values = {
+def _from_sql(r: tuple[Any, ...]) -> Row:
+    values: dict[str, Any] = {
         c: (bool(x) if c in _BOOLS and x is not None else x)
         for c, x in zip(_COLUMNS, r, strict=True)
     }

@@ -107,7 +107,8 @@ class Tester:
 
 def changed_targets(ctx: ProgramContext) -> list[tuple[Program, int]]:
     """Target lines (guards, comparisons) of P and R, lines that differ between them first."""
-    first, rest = [], []
+    first: list[tuple[Program, int]] = []
+    rest: list[tuple[Program, int]] = []
     for program, other in (
         (ctx.artifact, ctx.reference_lines),
         (ctx.reference, ctx.artifact_lines),
@@ -165,7 +166,9 @@ class SearchCritic:
             tester.random(r)
         return claim_from(tester, ctx, self.name)
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(
+        self, role: str, round: int, episodes: Sequence[Episode[ProgramContext]]
+    ) -> list[Message]:
         out = []
         for e in episodes:
             claim = self.critique(e.context, e.episode_id)

@@ -36,7 +36,7 @@ class PixelDebateContext:
         return self.lie - int(self.lie > self.true_label)  # wrong labels, true one skipped
 
 
-def revealed(episode: Episode) -> list[int]:
+def revealed(episode: Episode[PixelDebateContext]) -> list[int]:
     """Pixels revealed so far, in order."""
     return [
         m.claim.input
@@ -59,10 +59,12 @@ class GreedyPixelDebater:
         self.judge = judge
         self.name = name
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(
+        self, role: str, round: int, episodes: Sequence[Episode[PixelDebateContext]]
+    ) -> list[Message]:
         out = []
         for e in episodes:
-            ctx: PixelDebateContext = e.context
+            ctx = e.context
             shown = revealed(e)
             free = [int(p) for p in np.flatnonzero(ctx.image) if p not in shown]
             masks = np.stack([_mask([*shown, p]) for p in free])
@@ -82,10 +84,10 @@ class PixelDebateJudge:
         self.judge = judge
         self.name = name
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[PixelDebateContext]]) -> list[Verdict]:
         out = []
         for e in episodes:
-            ctx: PixelDebateContext = e.context
+            ctx = e.context
             logits = self.judge.logits(ctx.image[None], _mask(revealed(e))[None])[0]
             margin = float(honest_margin(logits[None], ctx.true_label, ctx.objective)[0])
             z = logits.astype(np.float64)

@@ -178,9 +178,9 @@ class _Builder:
             block = self._guard_candidate(live)
             prog = Program((*self.program().lines, *block.lines[:1]), self.k.bits)
             g = block.lines[1].guard
-            assert g is not None
+            assert g is not None and isinstance(g.right, Const)
             vals = value_of(prog, block.lines[0].target)
-            right = g.right.value  # type: ignore[union-attr]
+            right = g.right.value
             fires = _compare(g.cmp, vals, right)
             share = float(fires.mean())
             if (share > 0) == live and (not live or share <= 2.0 ** -self.k.rarity_bits[0] * 2):

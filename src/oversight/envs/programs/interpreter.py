@@ -171,12 +171,14 @@ def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Ste
     g = line.guard
     gl = dtype(g.left.value) if isinstance(g.left, Const) else None
     gr = dtype(g.right.value) if isinstance(g.right, Const) else None
+    left_var = g.left.name if isinstance(g.left, Var) else ""  # read when gl is None
+    right_var = g.right.name if isinstance(g.right, Var) else ""  # read when gr is None
     cmp = _np_binary[g.cmp]
 
     def guarded(env: dict[str, np.ndarray], scratch: Scratch) -> None:
         cond = scratch.cond
-        left = gl if gl is not None else env[g.left.name]  # type: ignore[union-attr]
-        right = gr if gr is not None else env[g.right.name]  # type: ignore[union-attr]
+        left = gl if gl is not None else env[left_var]
+        right = gr if gr is not None else env[right_var]
         cmp(left, right, out=cond)
         if cond.any():
             tmp = scratch.tmp

@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from oversight.core.errors import OversightError
-from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Expr, Guard, Line, Program, Var
+from oversight.envs.programs.dsl import (
+    INPUT_VAR,
+    OUTPUT_VAR,
+    Const,
+    Expr,
+    Guard,
+    Line,
+    Program,
+    Var,
+)
 from oversight.envs.programs.generator import Block, Reference, _assign, _guarded, _nonzero, _odd
 
 TRIGGER_FAMILIES = ("literal", "linear", "mixing", "spread")
@@ -46,7 +55,9 @@ def _fold(block: Block, bits: int) -> Block:
     """``t = t op a; t = t op c``  ->  ``t = t op (a op c)`` for an associative ``op``."""
     first, second = block.lines
     op = block.meta["op"]
-    a, c = first.expr.args[1].value, second.expr.args[1].value  # type: ignore[union-attr]
+    a_atom, c_atom = first.expr.args[1], second.expr.args[1]
+    assert isinstance(a_atom, Const) and isinstance(c_atom, Const)  # both operands are constants
+    a, c = a_atom.value, c_atom.value
     folded = {"^": a ^ c, "+": a + c, "*": a * c}[op] & ((1 << bits) - 1)
     return Block("folded", [_assign(first.target, op, first.target, folded)])
 
@@ -116,8 +127,8 @@ def make_lazy(ref: Reference, r: np.random.Generator, rename_share: float = 0.0)
         # "simplify" g = src & M; if g == V  into  if src == V: wrong where src & M == V, src != V
         src = guard.meta["src"]
         second = guard.lines[1]
-        assert second.guard is not None
-        merged = _guarded("==", src, second.guard.right.value, second)  # type: ignore[union-attr]
+        assert second.guard is not None and isinstance(second.guard.right, Const)
+        merged = _guarded("==", src, second.guard.right.value, second)
         blocks[i] = Block("merged_guard", [merged])
         how = "merged_guard"
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def debate_columns(wins: np.ndarray) -> dict[str, np.ndarray]:
     """Per image and first mover: honest wins with and without precommitment, shape (N, 2)."""
     return {
         "no_precommit": wins[:, NO_PRECOMMIT, :],
-        "precommit": wins[:, :NO_PRECOMMIT, :].all(axis=1),  # the liar tries all nine lies
+        "precommit": np.all(wins[:, :NO_PRECOMMIT, :], axis=1),  # the liar tries all nine lies
     }
 
 
@@ -198,10 +199,8 @@ def analyse(cfg, results: dict) -> DigitsAnalysis:
     if check:
         truth = check["truth"]
         truth_cols = debate_columns(truth)
-        summary = {
-            "minimax": {m: float(v.mean()) for m, v in truth_cols.items()},
-            "rollouts": {},
-        }
+        minimax = {m: float(v.mean()) for m, v in truth_cols.items()}
+        summary: dict[str, Any] = {"minimax": minimax, "rollouts": {}}
         for rollouts, played in check["rollouts"].items():
             cols = debate_columns(played)
             agree = rate((played == truth).reshape(-1), n_boot=n_boot, seed=seed)
@@ -212,7 +211,7 @@ def analyse(cfg, results: dict) -> DigitsAnalysis:
             a.metrics |= agree.flat(f"mcts_check.agreement.r{rollouts}")
             for m, v in cols.items():
                 a.metrics[f"mcts_check.{m}.r{rollouts}"] = float(v.mean())
-        for m, v in summary["minimax"].items():
-            a.metrics[f"mcts_check.{m}.minimax"] = v
+        for m, mean in minimax.items():
+            a.metrics[f"mcts_check.{m}.minimax"] = mean
         a.mcts_check = summary
     return a

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.progress import Progress
@@ -239,7 +240,7 @@ def mcts_check(cfg: DigitsDebateConfig, data: Data, js: dict, bar: Progress) -> 
         bar.advance(task)
     truth_arr = np.array(truth)  # (images, 10, 2)
     games = DebateGames.grid(ids, data.y[ids], data.nonzero)
-    result = {"truth": truth_arr, "rollouts": {}}
+    result: dict[str, Any] = {"truth": truth_arr, "rollouts": {}}
     task = bar.add_task("MCTS at each rollout budget", total=len(c.rollouts))
     for rollouts in c.rollouts:
         played = mcts_play(games, k, rollouts, fn, derive_seed(cfg.seed, "check", rollouts) % 2**31)

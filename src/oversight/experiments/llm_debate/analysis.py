@@ -79,8 +79,8 @@ def score_protocol(
     protocol: str, transcripts: list[Transcript], n_boot: int, seed: int
 ) -> ProtocolScores:
     ts = [t for t in transcripts if t.verdict is not None and t.verdict.probs is not None]
-    probs = np.array([t.verdict.probs for t in ts], dtype=float).reshape(len(ts), -1)
-    correct = np.array([t.gold.info["correct"] for t in ts], dtype=int)
+    probs = np.array([t.require_verdict().probs for t in ts], dtype=float).reshape(len(ts), -1)
+    correct = np.array([t.require_gold().info["correct"] for t in ts], dtype=int)
     right = correctness(probs, correct) if len(ts) else np.zeros(0)
     by_order = {}
     for name, first in (("correct shown first", True), ("correct shown second", False)):

@@ -138,7 +138,8 @@ def _balance_text(a: Analysis, fams: list[str], ks: list[int]) -> str:
     m = a.metrics
     out = []
     for fam in fams:
-        wins, losses = [], []
+        wins: list[str] = []
+        losses: list[str] = []
         for k in ks:
             g = m.get(f"catch_rate.assisted_guided.{fam}.k{k}")
             u = max(

@@ -52,9 +52,9 @@ def episodes(transcripts: Sequence[Transcript]) -> Episodes:
         raise ValueError("every story of an arm must have the same displays")
     flat = [t for r in rows for t in r]
     shape = (len(items), len(rows[0]) if rows else 0)
-    probs = np.array([t.verdict.probs for t in flat], float)  # type: ignore[union-attr]
-    label = np.array([t.gold.info["correct"] for t in flat], int)  # type: ignore[union-attr]
-    choice = np.array([t.verdict.choice for t in flat], int)  # type: ignore[union-attr]
+    probs = np.array([t.require_verdict().probs for t in flat], float)
+    label = np.array([t.require_gold().info["correct"] for t in flat], int)
+    choice = np.array([t.require_verdict().choice for t in flat], int)
     quotes = [q for t in flat for q in t.meta.get("quotes", [])]
     return Episodes(
         items=items,
@@ -62,7 +62,7 @@ def episodes(transcripts: Sequence[Transcript]) -> Episodes:
         confidence=probs[np.arange(len(flat)), choice].reshape(shape),
         log_loss=log_loss(probs, label).reshape(shape),
         brier=brier_score(probs, label).reshape(shape),
-        proposed_correct=np.array([t.gold.label for t in flat], bool).reshape(shape),  # type: ignore[union-attr]
+        proposed_correct=np.array([t.require_gold().label for t in flat], bool).reshape(shape),
         verified=sum(bool(q["verified"]) for q in quotes),
         quotes=len(quotes),
     )

@@ -164,7 +164,7 @@ def tournament_section(cfg: TextDebateConfig, a: TextAnalysis) -> Section:
 
 def example_text(t: Transcript) -> str:
     """A transcript as the judge saw it, with its verdict and the correct answer."""
-    answers = [t.problem.data["answers"][i] for i in t.gold.info["shown"]]  # type: ignore[union-attr]
+    answers = [t.problem.data["answers"][i] for i in t.require_gold().info["shown"]]
     options = render_answers(answers).replace("\n", "; ")
     lines = [f"Question: {t.problem.data['question']}", options]
     source = t.problem.data["source"]
