@@ -30,7 +30,7 @@ from oversight.core.budget import Meter
 from oversight.core.config import Strict
 from oversight.core.records import Claim, Message
 from oversight.core.seeding import rng
-from oversight.envs.programs.dsl import Program
+from oversight.envs.programs.dsl import Line, Program
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.interpreter import CompiledProgram
 from oversight.envs.programs.solver import solve, target_lines
@@ -56,7 +56,7 @@ def critic_budget(ctx: ProgramContext, fraction: float) -> int:
     return int(scan * fraction)
 
 
-def is_check_line(line) -> bool:
+def is_check_line(line: Line) -> bool:
     return line.guard is not None or line.expr.op in ("==", "!=", "<", "<=", ">", ">=")
 
 

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from oversight.core.records import Claim, Message, Verdict
 from oversight.envs.digits.game import NO_PRECOMMIT, honest_margin
 from oversight.protocols.engine import Episode
+
+
+class PixelLogits(Protocol):
+    """The judge the actors consult (e.g. :class:`~oversight.judges.sparse_pixel.SparsePixelJudge`):
+    logits over the ten labels per image, from the pixels each mask reveals."""
+
+    def logits(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class GreedyPixelDebater:
     """Reveals the unrevealed nonzero pixel with the best immediate judge margin for its side
     (lowest pixel index on ties); ``judge`` is the judge it plans against."""
 
-    def __init__(self, judge, name: str = "greedy-debater"):
+    def __init__(self, judge: PixelLogits, name: str = "greedy-debater"):
         self.judge = judge
         self.name = name
 
@@ -80,7 +88,7 @@ class PixelDebateJudge:
     """Rules from the revealed pixels only: ``accept`` means it sides with the honest answer;
     ``confidence`` is its probability for it (over the two committed labels, or all ten)."""
 
-    def __init__(self, judge, name: str = "sparse-judge"):
+    def __init__(self, judge: PixelLogits, name: str = "sparse-judge"):
         self.judge = judge
         self.name = name
 

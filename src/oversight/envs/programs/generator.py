@@ -19,6 +19,7 @@ never shown to a judge or critic. Every live/decoy claim is verified exactly ove
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -76,7 +77,7 @@ class Block:
 
     kind: str
     lines: list[Line]
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

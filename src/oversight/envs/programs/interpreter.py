@@ -139,7 +139,7 @@ def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Ste
     wraps = needs_mask and kind in _WRAPPING
     consts = {a: dtype(a.value) for a in line.expr.args if isinstance(a, Const)}
 
-    def get(env: dict[str, np.ndarray], atom: Var | Const):
+    def get(env: dict[str, np.ndarray], atom: Var | Const) -> np.ndarray | np.unsignedinteger:
         return consts[atom] if isinstance(atom, Const) else env[atom.name]
 
     def compute(env: dict[str, np.ndarray], out: np.ndarray) -> None:
@@ -188,7 +188,9 @@ def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Ste
     return guarded
 
 
-def _divide_by_constant(op: str, a, d: int, mask, out: np.ndarray) -> None:
+def _divide_by_constant(
+    op: str, a: np.ndarray | np.unsignedinteger, d: int, mask: np.unsignedinteger, out: np.ndarray
+) -> None:
     """``a / d`` or ``a % d`` for a constant ``d``, without the generic zero fix-up."""
     if not isinstance(a, np.ndarray):  # both operands constant
         a = np.full(out.shape, a, dtype=out.dtype)

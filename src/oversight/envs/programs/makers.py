@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from oversight.core.errors import OversightError
 from oversight.envs.programs.dsl import (
     INPUT_VAR,
     OUTPUT_VAR,
+    Atom,
     Const,
     Expr,
     Guard,
@@ -48,7 +50,7 @@ class Made:
 
     program: Program
     kind: str
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _fold(block: Block, bits: int) -> Block:
@@ -100,7 +102,7 @@ def rename(program: Program, ref: Reference, r: np.random.Generator, share: floa
     if not mapping:
         return program
 
-    def atom(a):
+    def atom(a: Atom) -> Atom:
         return Var(mapping.get(a.name, a.name)) if isinstance(a, Var) else a
 
     def line(ln: Line) -> Line:

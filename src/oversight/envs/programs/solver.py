@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oversight.envs.programs.dsl import INPUT_VAR, Const, Line, Program, Var
+from oversight.envs.programs.dsl import INPUT_VAR, Const, Expr, Line, Program, Var
 
 
 class Unsolvable(Exception):
@@ -200,7 +200,5 @@ def solve(program: Program, line_index: int, r: np.random.Generator) -> int | No
     return s.fill(s.x_value, s.x_care)
 
 
-def _cmp_expr(cmp: str, left: Var | Const, right: Var | Const):
-    from oversight.envs.programs.dsl import Expr
-
+def _cmp_expr(cmp: str, left: Var | Const, right: Var | Const) -> Expr:
     return Expr(cmp, (left, right))

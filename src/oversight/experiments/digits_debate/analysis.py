@@ -15,7 +15,7 @@ import numpy as np
 
 from oversight.core.config import Strict
 from oversight.core.records import SCHEMA_VERSION
-from oversight.experiments.digits_debate.config import setting_id
+from oversight.experiments.digits_debate.config import DigitsDebateConfig, setting_id
 from oversight.metrics.estimate import Estimate, rate
 
 NO_PRECOMMIT = 9
@@ -122,10 +122,10 @@ def lie_confusion(wins: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def flat_metrics(table: SettingTable) -> dict:
+def flat_metrics(table: SettingTable) -> dict[str, float | int]:
     """``metrics.json`` entries for every cell, e.g.
     ``honest_win_rate.k4_minimax.ruling.liar.precommit``."""
-    out: dict = {}
+    out: dict[str, float | int] = {}
     prefix = f"honest_win_rate.{table.setting}.{table.planner}"
     for (first, column), cell in table.cells.items():
         out |= cell.estimate.flat(f"{prefix}.{first}.{column}")
@@ -140,17 +140,20 @@ def flat_metrics(table: SettingTable) -> dict:
 class DigitsAnalysis:
     tables: list[SettingTable] = field(default_factory=list)
     controls: dict[int, dict[str, Estimate]] = field(default_factory=dict)
-    mcts_check: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
+    mcts_check: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _scores(p: np.ndarray, n_boot: int, seed: int) -> tuple[dict, dict]:
+def _scores(
+    p: np.ndarray, n_boot: int, seed: int
+) -> tuple[dict[str, Estimate], dict[str, Estimate]]:
     """Log loss and Brier score of the ruling judge's probability for the true answer, over
     all precommit games and over all no-precommit games (both first movers). The Brier score
     is that of the binary event "the true answer": ``2 (1 - p)^2``, the two-answer Brier."""
     from oversight.metrics.scoring import brier_score, log_loss, mean_ci
 
-    out_ll, out_b = {}, {}
+    out_ll: dict[str, Estimate] = {}
+    out_b: dict[str, Estimate] = {}
     for mode, values in (
         ("precommit", p[:, :NO_PRECOMMIT, :]),
         ("no_precommit", p[:, NO_PRECOMMIT, :]),
@@ -163,7 +166,7 @@ def _scores(p: np.ndarray, n_boot: int, seed: int) -> tuple[dict, dict]:
     return out_ll, out_b
 
 
-def analyse(cfg, results: dict) -> DigitsAnalysis:
+def analyse(cfg: DigitsDebateConfig, results: dict[str, Any]) -> DigitsAnalysis:
     """Tables, controls, MCTS check and flat metrics from :func:`run`'s results."""
 
     a = DigitsAnalysis()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -53,10 +54,10 @@ class FormulaRow:
 
 @dataclass
 class Analysis:
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     arms: dict[str, list[Transcript]] = field(default_factory=dict)
     formulas: list[FormulaRow] = field(default_factory=list)
-    safety: dict[str, list[dict]] = field(default_factory=dict)
+    safety: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     roc: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)
     suspicion: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from oversight.experiments.offense_defense.analysis import Analysis, nominal_k
@@ -25,7 +28,7 @@ MAIN_ARMS = [a for a in ARM_LABELS if not a.startswith("adaptive")]
 VERDICT_METRICS = ("judge_accuracy", "catch_rate", "false_alarm_rate", "acceptance_precision")
 
 
-def ci(m: dict, key: str) -> str:
+def ci(m: Mapping[str, Any], key: str) -> str:
     return format_ci(m, key)
 
 

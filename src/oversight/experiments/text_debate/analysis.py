@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def tournament(cfg: TextDebateConfig, transcripts: Sequence[Transcript]) -> Tour
 
 @dataclass
 class TextAnalysis:
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     arms: list[Arm] = field(default_factory=list)
     scores: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     calibration: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)

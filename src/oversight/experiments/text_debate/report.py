@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from oversight.core.records import Transcript
@@ -59,7 +61,13 @@ def summary_table(cfg: TextDebateConfig, a: TextAnalysis, terminal: bool = True)
     )
 
 
-def _sweep(cfg: TextDebateConfig, a: TextAnalysis, knob: str, values: list, xlabel: str) -> Section:
+def _sweep(
+    cfg: TextDebateConfig,
+    a: TextAnalysis,
+    knob: str,
+    values: Sequence[float] | Sequence[str],
+    xlabel: str,
+) -> Section:
     def arm(p: str, v: object) -> str:
         base = Arm(
             p, cfg.difficulty, cfg.debater.fabrication_rate, cfg.judge.trust_unverified
