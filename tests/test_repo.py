@@ -1,4 +1,4 @@
-"""Repository-level checks: lint, the example script, the README's set-up commands."""
+"""Repository-level checks: lint, types, the example script, the README's set-up commands."""
 
 import runpy
 import shutil
@@ -19,6 +19,15 @@ def test_ruff_is_clean():
             text=True,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    # Files, plugins and strictness come from [tool.mypy] in pyproject.toml; the incremental
+    # cache (.mypy_cache) makes a repeated run take seconds.
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_example_runs(capsys):

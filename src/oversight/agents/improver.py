@@ -91,6 +91,7 @@ class ImproverNet(nn.Module):
 
     def __init__(self, n_features: int = N_IMPROVER_FEATURES, hidden: int = 32, heads: int = 4):
         super().__init__()
+        self.n_features = n_features
         self.embed = nn.Sequential(
             nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden)
         )
@@ -104,7 +105,7 @@ class ImproverNet(nn.Module):
     def _batch(self, obs: Sequence[ImproverState]) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = [len(s.current) for s in obs]
         lmax = max(lengths)
-        x = torch.zeros(len(obs), lmax, self.embed[0].in_features)
+        x = torch.zeros(len(obs), lmax, self.n_features)
         for b, s in enumerate(obs):
             x[b, : lengths[b]] = torch.from_numpy(improver_features(s).copy())
         pad = torch.arange(lmax)[None, :] >= torch.tensor(lengths)[:, None]

@@ -79,7 +79,7 @@ class LLMSpeaker:
         simultaneous: bool = False,
         name: str = "",
         best_of_n: int = 1,
-        scorer: Judge | None = None,
+        scorer: Judge[TextContext] | None = None,
     ):
         if best_of_n < 1:
             raise ValueError(f"best_of_n must be 1 or more, got {best_of_n}")
@@ -96,10 +96,10 @@ class LLMSpeaker:
         self.best_of_n = best_of_n
         self.scorer = scorer
 
-    def prompt(self, role: str, round: int, e: Episode) -> str:
+    def prompt(self, role: str, round: int, e: Episode[TextContext]) -> str:
         if role not in self.templates:
             raise KeyError(f"no prompt template for role {role!r}; roles: {sorted(self.templates)}")
-        ctx: TextContext = e.context
+        ctx = e.context
         variables: dict[str, object] = {
             "name": DISPLAY_NAMES.get(role, role),
             "question": ctx.question,
@@ -126,7 +126,7 @@ class LLMSpeaker:
             variables["transcript"] = judge_view(ctx, shown, DISPLAY_NAMES)
         return self.prompts.render(template, **variables)
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(self, role: str, round: int, episodes: Sequence[Episode[TextContext]]) -> list[Message]:
         prompts = [self.prompt(role, round, e) for e in episodes]
         tag = _TAGS.get(self.templates[role], "argument")
         argues = self.best_of_n > 1 and all(role in e.context.positions for e in episodes)
@@ -139,7 +139,7 @@ class LLMSpeaker:
         return said if n == 1 else self._best(role, episodes, said, n)
 
     def _best(
-        self, role: str, episodes: Sequence[Episode], candidates: list[Message], n: int
+        self, role: str, episodes: Sequence[Episode[TextContext]], candidates: list[Message], n: int
     ) -> list[Message]:
         """Per episode, the candidate (``n`` in a row) the scorer favours most for ``role``."""
         assert self.scorer is not None

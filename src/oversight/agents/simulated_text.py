@@ -88,11 +88,11 @@ class SimulatedTextDebater:
         self.seed = seed
         self.name = name or "simulated-debater"
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(self, role: str, round: int, episodes: Sequence[Episode[TextContext]]) -> list[Message]:
         return [self._speak(role, round, e) for e in episodes]
 
-    def _speak(self, role: str, round: int, e: Episode) -> Message:
-        ctx: TextContext = e.context
+    def _speak(self, role: str, round: int, e: Episode[TextContext]) -> Message:
+        ctx = e.context
         pos = ctx.position(role)
         r = rng(self.seed, self.name, e.episode_id, role, round)
         used = {
@@ -115,14 +115,16 @@ class SimulatedTextDebater:
         return Message(role=role, round=round, text=text)
 
     def _margin(
-        self, ctx: TextContext, e: Episode, role: str, round: int, pos: int, text: str
+        self, ctx: TextContext, e: Episode[TextContext], role: str, round: int, pos: int, text: str
     ) -> float:
         """How much the judge copy favours ``pos`` after saying ``text`` (first best on ties)."""
         z = self.judge.logits(ctx, [*e.messages, Message(role=role, round=round, text=text)])
         return float(z[pos] - np.delete(z, pos).max())
 
     @staticmethod
-    def _rebuttable(ctx: TextContext, e: Episode, pos: int, used: set[str]) -> str | None:
+    def _rebuttable(
+        ctx: TextContext, e: Episode[TextContext], pos: int, used: set[str]
+    ) -> str | None:
         """The latest verified, hedged quote the other side offered for its answer that this
         side has not quoted back yet."""
         found = None
@@ -209,7 +211,7 @@ class SimulatedQuestioner:
     def __init__(self, name: str = "simulated-questioner"):
         self.name = name
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(self, role: str, round: int, episodes: Sequence[Episode[TextContext]]) -> list[Message]:
         return [
             Message(
                 role=role,

@@ -123,3 +123,16 @@ class Transcript(Record):
     @property
     def claims(self) -> list[Claim]:
         return [m.claim for m in self.messages if m.claim is not None]
+
+    def require_verdict(self) -> Verdict:
+        """The verdict of a transcript known to be judged; a ``ValueError`` when it has none."""
+        if self.verdict is None:
+            raise ValueError(f"transcript {self.episode_id!r} has no verdict")
+        return self.verdict
+
+    def require_gold(self) -> Gold:
+        """The gold record of a transcript known to be scored; a ``ValueError`` when it has
+        none."""
+        if self.gold is None:
+            raise ValueError(f"transcript {self.episode_id!r} has no gold record")
+        return self.gold

@@ -92,7 +92,8 @@ class RunStore:
 
     def transcripts(self) -> list[Transcript]:
         """Every finished transcript; a corrupt or duplicated line is refused with its line."""
-        out, seen = [], {}
+        out: list[Transcript] = []
+        seen: dict[str, int] = {}
         try:
             for line, t in read_jsonl_lines(self.path / TRANSCRIPTS, Transcript):
                 if t.episode_id in seen:

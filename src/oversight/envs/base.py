@@ -15,7 +15,6 @@ from typing import Any, Generic, Protocol, TypeVar
 from oversight.core.records import Artifact, Gold, Problem
 
 C = TypeVar("C")
-C_co = TypeVar("C_co", covariant=True)
 
 
 @dataclass
@@ -29,16 +28,16 @@ class Case(Generic[C]):
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class Env(Protocol[C_co]):
+class Env(Protocol[C]):
     """A family of problems with a gold oracle."""
 
     @property
     def name(self) -> str: ...
 
-    def cases(self, index: int) -> Iterator[Case[C_co]]:  # type: ignore[misc]
+    def cases(self, index: int) -> Iterator[Case[C]]:
         """Every case of problem ``index`` (seeded: the same index gives the same cases)."""
         ...
 
-    def context(self, problem: Problem, artifact: Artifact) -> C_co:
+    def context(self, problem: Problem, artifact: Artifact) -> C:
         """What every party may read about ``artifact``, rebuilt from the records alone."""
         ...

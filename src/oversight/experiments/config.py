@@ -81,7 +81,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     current: Any = model
     for part in loc[:-1]:
         if not (isinstance(current, type) and issubclass(current, BaseModel)):

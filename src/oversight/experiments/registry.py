@@ -17,19 +17,19 @@ from oversight.experiments.config import (
     read_yaml,
     validate,
 )
-from oversight.experiments.skeleton import Experiment
+from oversight.experiments.skeleton import AnyExperiment
 
 DEFAULT_CONFIG = "offense-defense"
 
 
-def _experiments() -> dict[str, Experiment]:
+def _experiments() -> dict[str, AnyExperiment]:
     from oversight.experiments import digits_debate, llm_debate, offense_defense, rrm, text_debate
 
     found = [e.EXPERIMENT for e in (digits_debate, llm_debate, offense_defense, rrm, text_debate)]
     return {e.name: e for e in found}
 
 
-def resolve(data: dict[str, Any]) -> tuple[Experiment, BaseModel]:
+def resolve(data: dict[str, Any]) -> tuple[AnyExperiment, BaseModel]:
     """The experiment a config mapping names (key ``experiment``) and its validated config."""
     experiments = _experiments()
     name = data.get("experiment", DEFAULT_CONFIG)
@@ -57,7 +57,7 @@ def quick_variant(name: str | None) -> str:
 
 def start(
     source: str | None, overrides: list[str], out: Path | None
-) -> tuple[Experiment, BaseModel, RunStore]:
+) -> tuple[AnyExperiment, BaseModel, RunStore]:
     """Resolve a config and create its run folder (default: a new folder under ``runs/``)."""
     data = apply_overrides(read_yaml(source, DEFAULT_CONFIG), overrides)
     exp, cfg = resolve(data)
@@ -66,7 +66,7 @@ def start(
     return exp, cfg, store
 
 
-def resume(path: Path) -> tuple[Experiment, BaseModel, RunStore]:
+def resume(path: Path) -> tuple[AnyExperiment, BaseModel, RunStore]:
     """Reopen a run folder with the config it was started with."""
     store = RunStore(path)
     data = parse_config(store.config_yaml().encode(), str(store.path / CONFIG))

@@ -37,6 +37,10 @@ class Experiment(Generic[Cfg, Result, Analysis]):
     metrics: Callable[[Analysis], dict[str, Any]] = attrgetter("metrics")
 
 
+AnyExperiment = Experiment[Any, Any, Any]
+"""An experiment of any config, result and analysis (what the registry holds)."""
+
+
 def main(
     experiment: Experiment[Cfg, Result, Analysis],
     cfg: Cfg,

@@ -81,10 +81,12 @@ class BudgetedJudge:
         self.seed = seed
         self.name = name or f"judge-{config.strategy}"
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[ProgramContext]]) -> list[Verdict]:
         return [self._rule_one(e) for e in episodes]
 
-    def _test(self, e: Episode, ctx: ProgramContext, x: int, meter: Meter, why: str) -> bool:
+    def _test(
+        self, e: Episode[ProgramContext], ctx: ProgramContext, x: int, meter: Meter, why: str
+    ) -> bool:
         """Run R and P on ``x``, paying for both; True when they differ."""
         cost = len(ctx.reference) + len(ctx.artifact)
         meter.charge(cost)
@@ -100,9 +102,9 @@ class BudgetedJudge:
         )
         return r_out != p_out
 
-    def _rule_one(self, e: Episode) -> Verdict:
+    def _rule_one(self, e: Episode[ProgramContext]) -> Verdict:
         cfg = self.config
-        ctx: ProgramContext = e.context
+        ctx = e.context
         r = rng(self.seed, "judge", e.episode_id)
         meter = Meter(cfg.budget)
         cost = len(ctx.reference) + len(ctx.artifact)

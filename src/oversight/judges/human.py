@@ -67,7 +67,7 @@ class HumanJudge:
             raise OversightError(f"judging app: {method} {path or '/'}: {detail}")
         return response.json()
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[Any]]) -> list[Verdict]:
         if not episodes:
             return []
         study = self._call("GET", "")

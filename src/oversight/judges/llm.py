@@ -138,8 +138,8 @@ class LLMJudge:
         self.ledger = ledger
         self.name = name or f"llm-judge:{model.name}"
 
-    def prompt(self, e: Episode, mode: Literal["logprobs", "elicit"]) -> str:
-        ctx: TextContext = e.context
+    def prompt(self, e: Episode[TextContext], mode: Literal["logprobs", "elicit"]) -> str:
+        ctx = e.context
         shown = speaker_view(e.visible(to_judge=True))
         return self.prompts.render(
             "judge",
@@ -148,7 +148,7 @@ class LLMJudge:
             mode=mode,
         )
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[TextContext]]) -> list[Verdict]:
         out: list[Verdict | None] = [None] * len(episodes)
         todo = list(range(len(episodes)))
         if self.mode in ("auto", "logprobs") and todo:
@@ -175,13 +175,18 @@ class LLMJudge:
         return [v for v in out if v is not None]
 
     def _ask(
-        self, episodes: Sequence[Episode], mode: Literal["logprobs", "elicit"], s: Sampling
+        self,
+        episodes: Sequence[Episode[TextContext]],
+        mode: Literal["logprobs", "elicit"],
+        s: Sampling,
     ) -> list[Generation]:
         prompts = [self.prompt(e, mode) for e in episodes]
         return generate_batch(self.model, prompts, s, self.ledger)
 
-    def _verdict(self, e: Episode, g: Generation, mode: str, probs: list[float] | None) -> Verdict:
-        ctx: TextContext = e.context
+    def _verdict(
+        self, e: Episode[TextContext], g: Generation, mode: str, probs: list[float] | None
+    ) -> Verdict:
+        ctx = e.context
         n = len(ctx.answers)
         if probs is None:
             status = "refusal" if looks_like_refusal(g) else "parse_failure"

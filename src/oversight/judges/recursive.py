@@ -95,7 +95,7 @@ class TraceAssistedJudge:
         self.name = name or "judge-trace-assisted"
         self.checker = TraceChecker(budget=config.checker_budget, order=config.checker_order)
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[ProgramContext]]) -> list[Verdict]:
         """One verdict per episode; each episode's checks are appended to ``episode.checks``."""
         return [self._rule_one(e) for e in episodes]
 
@@ -111,7 +111,12 @@ class TraceAssistedJudge:
         return ref, art
 
     def _judge(
-        self, e: Episode, program: Program, trace: Trace, meter: Meter, r: np.random.Generator
+        self,
+        e: Episode[ProgramContext],
+        program: Program,
+        trace: Trace,
+        meter: Meter,
+        r: np.random.Generator,
     ) -> JudgeRuling:
         """Rule on one trace under the shared meter and record its checks."""
         ruling = judge_trace(program, trace, self.checker, meter, self.config.default, 0.0, r)
@@ -133,9 +138,11 @@ class TraceAssistedJudge:
         )
         return ruling
 
-    def settle(self, e: Episode, x: int, meter: Meter, r: np.random.Generator) -> ClaimRuling:
+    def settle(
+        self, e: Episode[ProgramContext], x: int, meter: Meter, r: np.random.Generator
+    ) -> ClaimRuling:
         """Settle the claim ``P(x) != R(x)`` with traces, spending from ``meter``."""
-        ctx: ProgramContext = e.context
+        ctx = e.context
         ref, art = self.traces(ctx, x, r)
         p = self._judge(e, ctx.artifact, art, meter, r)
         if not p.unverifiable and not p.holds:
@@ -147,7 +154,9 @@ class TraceAssistedJudge:
             return ClaimRuling("unverifiable", ref, art)
         return ClaimRuling("verified" if ref.output != art.output else "not_established", ref, art)
 
-    def _decide(self, e: Episode, meter: Meter, r: np.random.Generator) -> tuple[bool, str, bool]:
+    def _decide(
+        self, e: Episode[ProgramContext], meter: Meter, r: np.random.Generator
+    ) -> tuple[bool, str, bool]:
         """(accept, rule, unverifiable) before noise."""
         if not saving_is_valid(e):
             return False, "no_saving", False
@@ -169,7 +178,7 @@ class TraceAssistedJudge:
             return default == "accept", f"unverifiable_default_{default}", True
         return True, "no_verified_claim", False
 
-    def _rule_one(self, e: Episode) -> Verdict:
+    def _rule_one(self, e: Episode[ProgramContext]) -> Verdict:
         cfg = self.config
         r = rng(self.seed, "trace-judge", e.episode_id)
         meter = Meter(cfg.budget)

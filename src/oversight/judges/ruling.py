@@ -10,9 +10,9 @@ from oversight.envs.programs.env import ProgramContext
 from oversight.protocols.engine import Episode
 
 
-def saving_is_valid(e: Episode) -> bool:
+def saving_is_valid(e: Episode[ProgramContext]) -> bool:
     """Free to read: the claimed saving must equal ``len(R) - len(P)`` and be positive."""
-    ctx: ProgramContext = e.context
+    ctx = e.context
     claimed = e.artifact.claimed_saving
     return claimed is not None and claimed == ctx.claimed_saving and ctx.claimed_saving > 0
 

@@ -147,10 +147,10 @@ class SimulatedTextJudge:
         e = np.exp(z - z.max())
         return e / e.sum()
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[TextContext]]) -> list[Verdict]:
         out = []
         for e in episodes:
-            ctx: TextContext = e.context
+            ctx = e.context
             p = self.probs(ctx, e.visible(to_judge=True), e.episode_id)
             choice = int(np.argmax(p))
             out.append(

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -287,7 +288,7 @@ def _fit(
     seed: int,
     epochs: int,
     balance: bool,
-    config: dict,
+    config: dict[str, Any],
 ) -> rms.RewardModel:
     if rm_kind == "pointwise":
         return rms.train_pointwise(contexts, labels, seed, epochs, balance=balance, **config)

@@ -188,7 +188,7 @@ def _level_mass(q: np.ndarray, n: int) -> np.ndarray:
     return np.exp(_log_level_mass(q, n))
 
 
-def _check_n(n: int, pool: int | None = None) -> int:
+def _check_n(n: object, pool: int | None = None) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     if pool is not None and n > pool:

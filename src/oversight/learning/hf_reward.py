@@ -10,6 +10,7 @@ online, a hub name. transformers, datasets and trl are imported only here, insid
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -112,7 +113,9 @@ def train_reward_model(
     )
 
 
-def ranking_accuracy(model, tokenizer, rows: list[PreferenceRow], max_length: int) -> float:
+def ranking_accuracy(
+    model: Any, tokenizer: Any, rows: list[PreferenceRow], max_length: int
+) -> float:
     """Share of rows whose chosen completion gets the higher reward."""
     import torch
 

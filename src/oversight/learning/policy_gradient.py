@@ -34,6 +34,7 @@ from oversight.core.seeding import derive_seed, rng
 from oversight.learning.pg_config import PGConfig
 
 ObsT = TypeVar("ObsT")
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class Policy(Protocol):
@@ -80,6 +81,8 @@ class TabularPolicy(nn.Module):
     ``mask`` (``(contexts, actions)`` bool) marks each context's valid actions; ``init_logits``
     sets the starting table (zeros, i.e. uniform, by default).
     """
+
+    mask: torch.Tensor | None  # a buffer (registered in __init__)
 
     def __init__(
         self,
@@ -151,7 +154,7 @@ def policy_kl(policy: Policy, reference: Policy, obs: Any) -> float:
     return float(kl.mean())
 
 
-def frozen_copy(policy: nn.Module) -> nn.Module:
+def frozen_copy(policy: ModuleT) -> ModuleT:
     """A deep copy in eval mode with gradients off: the reference policy for the KL penalty."""
     ref = copy.deepcopy(policy).eval()
     for p in ref.parameters():
@@ -182,7 +185,7 @@ def train_policy(
     global RNG (dropout) runs inside a forked RNG seeded from it; torch runs on one thread with
     deterministic algorithms, restored afterwards.
     """
-    ref = reference if reference is not None else frozen_copy(_as_module(policy))
+    ref = reference if reference is not None else _frozen_reference(policy)
     params = [p for p in policy.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the policy has no trainable parameters")
@@ -274,7 +277,7 @@ def _checked_rewards(rewards: np.ndarray, batch: int) -> np.ndarray:
     return r
 
 
-def _as_module(policy: Policy) -> nn.Module:
+def _frozen_reference(policy: Policy) -> Policy:
     if not isinstance(policy, nn.Module):
         raise TypeError("pass reference= explicitly for a policy that is not an nn.Module")
-    return policy
+    return frozen_copy(policy)

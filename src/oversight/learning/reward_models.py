@@ -299,6 +299,7 @@ class PairwiseRM(RewardModel):
     """
 
     kind = "pairwise"
+    offset: torch.Tensor  # a buffer (registered in __init__)
 
     def __init__(
         self,
@@ -672,7 +673,9 @@ def train_ensemble(
     """
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")
-    config = {k: train_kwargs.pop(k) for k in ("hidden", "heads", "mixer") if k in train_kwargs}
+    config: dict[str, Any] = {
+        k: train_kwargs.pop(k) for k in ("hidden", "heads", "mixer") if k in train_kwargs
+    }
     opts: dict[str, Any] = {
         "epochs": EPOCHS,
         "lr": LR,
@@ -696,7 +699,7 @@ def train_ensemble(
         if labels is None:
             raise ValueError("pointwise ensembles need labels")
         y = _label_array(labels, n)
-        features = [context_features(c) for c in data]  # type: ignore[arg-type]
+        features = [context_features(c) for c in data]  # type: ignore[arg-type]  # pointwise: contexts
         for k in range(members):
             idx = resample(k)
             out.append(
@@ -710,7 +713,7 @@ def train_ensemble(
                 )
             )
     elif kind == "pairwise":
-        features, chosen, rejected, margins = _index_pairs(data)  # type: ignore[arg-type]
+        features, chosen, rejected, margins = _index_pairs(data)  # type: ignore[arg-type]  # pairwise: pairs
         for k in range(members):
             idx = resample(k)
             out.append(
@@ -800,13 +803,14 @@ def save(obj: RewardModel | Ensemble, path: str | Path) -> None:
     if isinstance(obj, RewardModel):
         blob: dict[str, Any] = {"format": _FORMAT, "type": "model", "model": _model_blob(obj)}
     elif isinstance(obj, Ensemble):
-        if not all(isinstance(m, RewardModel) for m in obj.members):
+        models = [m for m in obj.members if isinstance(m, RewardModel)]
+        if len(models) != len(obj.members):
             raise OversightError("only ensembles of reward models can be saved")
         blob = {
             "format": _FORMAT,
             "type": "ensemble",
             "kind": obj.kind,
-            "members": [_model_blob(m) for m in obj.members],  # type: ignore[arg-type]
+            "members": [_model_blob(m) for m in models],
         }
     else:
         raise TypeError(f"cannot save a {type(obj).__name__}")

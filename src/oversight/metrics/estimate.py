@@ -63,7 +63,8 @@ def format_estimate(
     if isinstance(est, Estimate):
         if low is not None or high is not None:
             raise TypeError("pass low and high only with a point value, not with an Estimate")
-        est, low, high = est.value, est.ci_low, est.ci_high
+        low, high = est.ci_low, est.ci_high
+        est = est.value
     if est is None or math.isnan(est):
         return MISSING
     spec = f".{digits}{'%' if percent else 'f'}"

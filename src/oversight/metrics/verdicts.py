@@ -16,37 +16,42 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from oversight.core.records import Transcript
+from oversight.core.records import Gold, Transcript, Verdict
 from oversight.metrics.estimate import Estimate, rate
 
 
-def _scored(transcripts: Sequence[Transcript]) -> list[Transcript]:
-    return [t for t in transcripts if t.verdict is not None and t.gold is not None]
+def _scored(transcripts: Sequence[Transcript]) -> list[tuple[Verdict, Gold]]:
+    """(verdict, gold) of each transcript that has both."""
+    return [
+        (t.verdict, t.gold) for t in transcripts if t.verdict is not None and t.gold is not None
+    ]
 
 
 def judge_accuracy(transcripts: Sequence[Transcript], seed: int = 0) -> Estimate:
-    ts = _scored(transcripts)
-    return rate(np.array([t.verdict.accept == t.gold.label for t in ts], bool), seed=seed)  # type: ignore[union-attr]
+    right = [v.accept == g.label for v, g in _scored(transcripts)]
+    return rate(np.array(right, bool), seed=seed)
 
 
 def catch_rate(transcripts: Sequence[Transcript], seed: int = 0) -> Estimate:
-    ts = [t for t in _scored(transcripts) if not t.gold.label]  # type: ignore[union-attr]
-    return rate(np.array([not t.verdict.accept for t in ts], bool), seed=seed)  # type: ignore[union-attr]
+    rejected = [not v.accept for v, g in _scored(transcripts) if not g.label]
+    return rate(np.array(rejected, bool), seed=seed)
 
 
 def false_alarm_rate(transcripts: Sequence[Transcript], seed: int = 0) -> Estimate:
-    ts = [t for t in _scored(transcripts) if t.gold.label]  # type: ignore[union-attr]
-    return rate(np.array([not t.verdict.accept for t in ts], bool), seed=seed)  # type: ignore[union-attr]
+    rejected = [not v.accept for v, g in _scored(transcripts) if g.label]
+    return rate(np.array(rejected, bool), seed=seed)
 
 
 def acceptance_precision(transcripts: Sequence[Transcript], seed: int = 0) -> Estimate:
-    ts = [t for t in _scored(transcripts) if t.verdict.accept]  # type: ignore[union-attr]
-    return rate(np.array([t.gold.label for t in ts], bool), seed=seed)  # type: ignore[union-attr]
+    good = [g.label for v, g in _scored(transcripts) if v.accept]
+    return rate(np.array(good, bool), seed=seed)
 
 
-def verdict_metrics(transcripts: Sequence[Transcript], suffix: str, seed: int = 0) -> dict:
+def verdict_metrics(
+    transcripts: Sequence[Transcript], suffix: str, seed: int = 0
+) -> dict[str, float | int]:
     """The four judge metrics as flat ``metrics.json`` entries named ``NAME.{suffix}``."""
-    out: dict = {}
+    out: dict[str, float | int] = {}
     for name, fn in (
         ("judge_accuracy", judge_accuracy),
         ("catch_rate", catch_rate),

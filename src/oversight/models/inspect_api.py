@@ -118,7 +118,7 @@ def mock_output(text: str, model: str = "mockllm/model", **fields: Any) -> Any:
     return out
 
 
-def _default_mock(input: list, tools: list, tool_choice: Any, config: Any) -> Any:
+def _default_mock(input: list[Any], tools: list[Any], tool_choice: Any, config: Any) -> Any:
     """Inspect's default mock reply, with its usage set (input words counted)."""
     out = mock_output(MOCK_TEXT)
     n_in = sum(len(m.text.split()) for m in input)

@@ -11,7 +11,9 @@ that plays judged cases: it batches them, skips episodes already stored, attache
 verdict and stores each batch as it finishes.
 
 The engine is generic in the context type ``C`` an environment gives its parties (parsed
-programs, a text display): ``Episode[C]``, ``Agent[C]`` and ``Judge[C]``.
+programs, a text display): ``Episode[C]``, ``Agent[C]`` and ``Judge[C]``. ``C`` is invariant (an
+episode's context is a mutable field); a party that never reads the context takes
+``Episode[Any]`` and so fits every environment.
 """
 
 from __future__ import annotations
@@ -79,26 +81,23 @@ class Episode(Generic[C]):
         ]
 
 
-C_contra = TypeVar("C_contra", contravariant=True)
-
-
-class Agent(TypingProtocol[C_contra]):
+class Agent(TypingProtocol[C]):
     """Anything that speaks in a protocol: returns one message per episode."""
 
     name: str
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode[C_contra]]) -> list[Message]:
+    def act(self, role: str, round: int, episodes: Sequence[Episode[C]]) -> list[Message]:
         """One message per episode for ``role`` in round ``round``."""
         ...
 
 
-class Judge(TypingProtocol[C_contra]):
+class Judge(TypingProtocol[C]):
     """Rules on each episode from what it may see; records the checks it pays for in
     ``episode.checks``."""
 
     name: str
 
-    def rule(self, episodes: Sequence[Episode[C_contra]]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[C]]) -> list[Verdict]:
         """One verdict per episode."""
         ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
@@ -106,7 +107,7 @@ class Table:
 
     title: str
     columns: list[str]
-    rows: list[list[object]]
+    rows: Sequence[Sequence[object]]
     note: str = ""
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -23,6 +24,9 @@ DPI = 110
 FIGSIZE = (6.0, 4.0)
 BOUND_COLOR = "0.45"
 _BOUND_STYLES = ("--", ":", "-.")
+
+Floats = Sequence[float | None] | np.ndarray
+"""Plotted values: numbers (None for a missing point) or an array."""
 
 
 @dataclass
@@ -44,7 +48,7 @@ class Series:
             raise ValueError("Series needs both lo and hi for a band, or neither")
 
 
-def _floats(values: Sequence[float] | None) -> np.ndarray:
+def _floats(values: Floats | None) -> np.ndarray:
     # None (missing) becomes NaN so it is skipped like any other missing point.
     if values is None:
         return np.empty(0)
@@ -71,7 +75,7 @@ def _png(fig: MplFigure) -> bytes:
     return buf.getvalue()
 
 
-def _legend(ax: Axes, **kwargs: object) -> None:
+def _legend(ax: Axes, **kwargs: Any) -> None:
     # Only when something is labelled: an empty legend() call warns.
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small", **kwargs)
@@ -170,7 +174,7 @@ def histogram(
         for name, values in data.items():
             ax.hist(
                 values,
-                bins=edges,
+                bins=edges.tolist(),
                 histtype="step",
                 linewidth=1.6,
                 label=f"{name} (n={values.size})",
@@ -183,7 +187,7 @@ def histogram(
 
 
 def roc_plot(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float], float]],
+    curves: Mapping[str, tuple[Floats, Floats, float | None]],
     *,
     title: str,
 ) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -90,7 +90,7 @@ def create_app(
     templates.env.filters["estimate"] = format_estimate
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         db.dispose()
 
@@ -100,7 +100,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response = await call_next(request)
         # The viewer's pages are its own; the rest get the strict headers.
         skip_csp = request.url.path.startswith(VIEWER_PREFIX)
@@ -147,6 +149,7 @@ def create_app(
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 303:
+            assert exc.headers is not None  # every 303 is raised with its Location header
             return RedirectResponse(exc.headers["Location"], status_code=303)
         if request.url.path.startswith("/api"):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
@@ -340,6 +343,7 @@ def create_app(
         x: Annotated[str, Form()] = "",
         claim: Annotated[int, Form()] = 0,
     ) -> Response:
+        failure: tuple[int, str] | None
         with db.session() as session:
             judge = judge_of(session, token)
             require_csrf(request, csrf, judge.token)

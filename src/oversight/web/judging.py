@@ -141,7 +141,9 @@ def parse_input(text: str | int, bits: int) -> int:
     return x
 
 
-def _record(session: Session, a: Assignment, kind: str, args: dict, cost: int, result) -> CheckRow:  # type: ignore[type-arg]
+def _record(
+    session: Session, a: Assignment, kind: str, args: dict[str, Any], cost: int, result: Any
+) -> CheckRow:
     if a.verdict is not None:
         raise OversightError("this item is already judged; checks are closed")
     budget = a.item.study.budget

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -176,7 +177,7 @@ class RunIndex:
             if meta is not None and (meta["size"], meta["mtime_ns"]) == (size, mtime):
                 return Freshness("fresh", 0, time.perf_counter() - t0)
             if meta is not None and self._appended_since(meta, size):
-                added = self._append(meta["indexed_bytes"], size, mtime)
+                added = self._append(int(meta["indexed_bytes"]), size, mtime)
                 return Freshness("appended", added, time.perf_counter() - t0)
             added = self._build(size, mtime)
             return Freshness("built", added, time.perf_counter() - t0)
@@ -206,7 +207,7 @@ class RunIndex:
         with open(self.source, "rb") as f:
             return hashlib.sha256(f.read(min(upto, HEAD_BYTES))).hexdigest()
 
-    def _appended_since(self, meta: dict, size: int) -> bool:
+    def _appended_since(self, meta: dict[str, int | str], size: int) -> bool:
         """True when the file still starts as indexed and only grew after the indexed part."""
         done = int(meta["indexed_bytes"])
         if size < done or not self.source.exists():
@@ -289,7 +290,7 @@ class RunIndex:
 
     def _insert(self, con: sqlite3.Connection, start: int) -> tuple[int, int]:
         """Index every complete line from ``start``; returns (transcripts added, end offset)."""
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         texts: list[tuple[int, str]] = []
         added, end = 0, start
         for offset, line in self._lines(start):
@@ -303,7 +304,9 @@ class RunIndex:
         added += self._flush(con, rows, texts)
         return added, end
 
-    def _flush(self, con: sqlite3.Connection, rows: list[tuple], texts: list[tuple]) -> int:
+    def _flush(
+        self, con: sqlite3.Connection, rows: list[tuple[Any, ...]], texts: list[tuple[int, str]]
+    ) -> int:
         marks = ", ".join("?" * len(_COLUMNS))
         con.executemany(f"INSERT INTO transcripts VALUES ({marks})", rows)
         con.executemany("INSERT INTO texts (rowid, body) VALUES (?, ?)", texts)
@@ -326,9 +329,9 @@ class RunIndex:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _where(self, filters: Filters, skip_outcome: bool = False) -> tuple[str, list]:
+    def _where(self, filters: Filters, skip_outcome: bool = False) -> tuple[str, list[Any]]:
         conds: list[str] = []
-        args: list = []
+        args: list[Any] = []
         if filters.outcome is not None and not skip_outcome:
             wanted = sorted(OUTCOME_FILTERS[filters.outcome])
             conds.append(f"outcome IN ({', '.join('?' * len(wanted))})")
@@ -344,12 +347,12 @@ class RunIndex:
             args += search_args
         return (" WHERE " + " AND ".join(conds)) if conds else "", args
 
-    def _search(self, text: str) -> tuple[str, list]:
+    def _search(self, text: str) -> tuple[str, list[Any]]:
         """Every term must occur: trigram FTS5 answers terms of three or more characters from
         the index; shorter terms, and every term without FTS5, scan the bodies."""
         terms = text.split()
         conds: list[str] = []
-        args: list = []
+        args: list[Any] = []
         if self.fts:
             long = [t for t in terms if len(t) >= 3]
             if long:
@@ -427,7 +430,7 @@ def _connection(path: Path) -> Iterator[sqlite3.Connection]:
         con.close()
 
 
-def _row(t: Transcript, offset: int, length: int) -> tuple:
+def _row(t: Transcript, offset: int, length: int) -> tuple[Any, ...]:
     suspicions = [c.suspicion for c in t.claims]
     v, g = t.verdict, t.gold
     return (
@@ -449,8 +452,8 @@ def _row(t: Transcript, offset: int, length: int) -> tuple:
     )
 
 
-def _from_sql(r: tuple) -> Row:
-    values = {
+def _from_sql(r: tuple[Any, ...]) -> Row:
+    values: dict[str, Any] = {
         c: (bool(x) if c in _BOOLS and x is not None else x)
         for c, x in zip(_COLUMNS, r, strict=True)
     }

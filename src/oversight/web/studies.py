@@ -182,6 +182,7 @@ def items_from_transcripts(
 def _source_messages(group: list[Transcript], source: str | None) -> list[dict[str, Any]] | None:
     if source is None:
         return []
+    chosen: Transcript | None
     if source == ANY_SOURCE:
         chosen = next((t for t in group if t.messages), group[0])
     else:
@@ -330,7 +331,7 @@ def add_items(session: Session, study: Study, items: Iterable[NewItem]) -> list[
         )
         free = [j for j in judges if j.id not in taken]
         if item.is_catch:
-            pairs = [(j, min(fresh, key=lambda a, j=j: counts[(j.id, a)])) for j in free]
+            pairs = [(j, _least_seen(fresh, j.id, counts)) for j in free]
         else:
             pairs, design["cursor"] = _pick(free, judges, fresh, study, counts, design["cursor"])
         for judge, arm in pairs:
@@ -345,6 +346,11 @@ def add_items(session: Session, study: Study, items: Iterable[NewItem]) -> list[
     study.design = design
     session.flush()
     return stored
+
+
+def _least_seen(arms: Sequence[str], judge_id: int, counts: Counter[tuple[int, str]]) -> str:
+    """The first of ``arms`` that judge ``judge_id`` has seen least."""
+    return min(arms, key=lambda a: counts[(judge_id, a)])
 
 
 def _pick(

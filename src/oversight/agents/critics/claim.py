@@ -157,6 +157,8 @@ class ClaimCritic:
             )
         return out
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(
+        self, role: str, round: int, episodes: Sequence[Episode[ProgramContext]]
+    ) -> list[Message]:
         claims = self.claims([e.context for e in episodes], [e.episode_id for e in episodes])
         return [Message(role=role, round=round, text=c.text, claim=c) for c in claims]

@@ -175,13 +175,14 @@ class LearnedCritic:
         epsilon: float = 0.0,
         name: str | None = None,
     ):
-        implied = {"learned": "learned", "pointer_random": "random"}.get(config.kind)
+        implied_by: dict[str, Pointer] = {"learned": "learned", "pointer_random": "random"}
+        implied = implied_by.get(config.kind)
         if pointer is None:
             if implied is None:
                 raise ValueError(
                     f"LearnedCritic needs kind learned or pointer_random, not {config.kind!r}"
                 )
-            pointer = implied  # type: ignore[assignment]
+            pointer = implied
         if pointer not in ("learned", "random"):
             raise ValueError(f"pointer must be learned or random, not {pointer!r}")
         if implied is not None and implied != pointer:
@@ -189,7 +190,7 @@ class LearnedCritic:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
         self.config = config
-        self.pointer: Pointer = pointer  # type: ignore[assignment]
+        self.pointer: Pointer = pointer
         self.seed = seed
         self.epsilon = epsilon
         self.net = net if net is not None or pointer == "random" else new_pointer(seed)
@@ -206,7 +207,9 @@ class LearnedCritic:
         passed when already computed (e.g. batched by :meth:`act`)."""
         r = rng(self.seed, self.name, key)
         if self.pointer == "learned" and logits is None:
-            logits = self.logits([ctx])[0]  # type: ignore[index]
+            batch = self.logits([ctx])
+            assert batch is not None  # a learned pointer always has a net
+            logits = batch[0]
         targets = candidate_targets(ctx)
         explore = r.random() < self.epsilon  # drawn always, so streams don't depend on epsilon
         if logits is None or explore:
@@ -254,9 +257,12 @@ class LearnedCritic:
                 return j
         return None
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(
+        self, role: str, round: int, episodes: Sequence[Episode[ProgramContext]]
+    ) -> list[Message]:
         contexts = [e.context for e in episodes]
-        batch = self.logits(contexts) or [None] * len(episodes)
+        pointed = self.logits(contexts)
+        batch: Sequence[np.ndarray | None] = pointed if pointed else [None] * len(episodes)
         out = []
         for e, logits in zip(episodes, batch, strict=True):
             claim = self.critique(e.context, e.episode_id, logits)
@@ -362,8 +368,8 @@ def train_pointer(
 
 
 def collect_and_train(
-    make_episodes: Callable[[], list[Episode]],
-    judge: Judge,
+    make_episodes: Callable[[], list[Episode[ProgramContext]]],
+    judge: Judge[ProgramContext],
     config: CriticConfig,
     seed: int,
     rounds: int = 2,

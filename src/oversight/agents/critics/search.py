@@ -30,7 +30,7 @@ from oversight.core.budget import Meter
 from oversight.core.config import Strict
 from oversight.core.records import Claim, Message
 from oversight.core.seeding import rng
-from oversight.envs.programs.dsl import Program
+from oversight.envs.programs.dsl import Line, Program
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.interpreter import CompiledProgram
 from oversight.envs.programs.solver import solve, target_lines
@@ -56,7 +56,7 @@ def critic_budget(ctx: ProgramContext, fraction: float) -> int:
     return int(scan * fraction)
 
 
-def is_check_line(line) -> bool:
+def is_check_line(line: Line) -> bool:
     return line.guard is not None or line.expr.op in ("==", "!=", "<", "<=", ">", ">=")
 
 
@@ -107,7 +107,8 @@ class Tester:
 
 def changed_targets(ctx: ProgramContext) -> list[tuple[Program, int]]:
     """Target lines (guards, comparisons) of P and R, lines that differ between them first."""
-    first, rest = [], []
+    first: list[tuple[Program, int]] = []
+    rest: list[tuple[Program, int]] = []
     for program, other in (
         (ctx.artifact, ctx.reference_lines),
         (ctx.reference, ctx.artifact_lines),
@@ -165,7 +166,9 @@ class SearchCritic:
             tester.random(r)
         return claim_from(tester, ctx, self.name)
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(
+        self, role: str, round: int, episodes: Sequence[Episode[ProgramContext]]
+    ) -> list[Message]:
         out = []
         for e in episodes:
             claim = self.critique(e.context, e.episode_id)

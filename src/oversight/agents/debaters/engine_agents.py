@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from oversight.core.records import Claim, Message, Verdict
 from oversight.envs.digits.game import NO_PRECOMMIT, honest_margin
 from oversight.protocols.engine import Episode
+
+
+class PixelLogits(Protocol):
+    """The judge the actors consult (e.g. :class:`~oversight.judges.sparse_pixel.SparsePixelJudge`):
+    logits over the ten labels per image, from the pixels each mask reveals."""
+
+    def logits(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ class PixelDebateContext:
         return self.lie - int(self.lie > self.true_label)  # wrong labels, true one skipped
 
 
-def revealed(episode: Episode) -> list[int]:
+def revealed(episode: Episode[PixelDebateContext]) -> list[int]:
     """Pixels revealed so far, in order."""
     return [
         m.claim.input
@@ -55,14 +63,16 @@ class GreedyPixelDebater:
     """Reveals the unrevealed nonzero pixel with the best immediate judge margin for its side
     (lowest pixel index on ties); ``judge`` is the judge it plans against."""
 
-    def __init__(self, judge, name: str = "greedy-debater"):
+    def __init__(self, judge: PixelLogits, name: str = "greedy-debater"):
         self.judge = judge
         self.name = name
 
-    def act(self, role: str, round: int, episodes: Sequence[Episode]) -> list[Message]:
+    def act(
+        self, role: str, round: int, episodes: Sequence[Episode[PixelDebateContext]]
+    ) -> list[Message]:
         out = []
         for e in episodes:
-            ctx: PixelDebateContext = e.context
+            ctx = e.context
             shown = revealed(e)
             free = [int(p) for p in np.flatnonzero(ctx.image) if p not in shown]
             masks = np.stack([_mask([*shown, p]) for p in free])
@@ -78,14 +88,14 @@ class PixelDebateJudge:
     """Rules from the revealed pixels only: ``accept`` means it sides with the honest answer;
     ``confidence`` is its probability for it (over the two committed labels, or all ten)."""
 
-    def __init__(self, judge, name: str = "sparse-judge"):
+    def __init__(self, judge: PixelLogits, name: str = "sparse-judge"):
         self.judge = judge
         self.name = name
 
-    def rule(self, episodes: Sequence[Episode]) -> list[Verdict]:
+    def rule(self, episodes: Sequence[Episode[PixelDebateContext]]) -> list[Verdict]:
         out = []
         for e in episodes:
-            ctx: PixelDebateContext = e.context
+            ctx = e.context
             logits = self.judge.logits(ctx.image[None], _mask(revealed(e))[None])[0]
             margin = float(honest_margin(logits[None], ctx.true_label, ctx.objective)[0])
             z = logits.astype(np.float64)

@@ -19,6 +19,7 @@ never shown to a judge or critic. Every live/decoy claim is verified exactly ove
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -76,7 +77,7 @@ class Block:
 
     kind: str
     lines: list[Line]
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -178,9 +179,9 @@ class _Builder:
             block = self._guard_candidate(live)
             prog = Program((*self.program().lines, *block.lines[:1]), self.k.bits)
             g = block.lines[1].guard
-            assert g is not None
+            assert g is not None and isinstance(g.right, Const)
             vals = value_of(prog, block.lines[0].target)
-            right = g.right.value  # type: ignore[union-attr]
+            right = g.right.value
             fires = _compare(g.cmp, vals, right)
             share = float(fires.mean())
             if (share > 0) == live and (not live or share <= 2.0 ** -self.k.rarity_bits[0] * 2):

@@ -139,7 +139,7 @@ def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Ste
     wraps = needs_mask and kind in _WRAPPING
     consts = {a: dtype(a.value) for a in line.expr.args if isinstance(a, Const)}
 
-    def get(env: dict[str, np.ndarray], atom: Var | Const):
+    def get(env: dict[str, np.ndarray], atom: Var | Const) -> np.ndarray | np.unsignedinteger:
         return consts[atom] if isinstance(atom, Const) else env[atom.name]
 
     def compute(env: dict[str, np.ndarray], out: np.ndarray) -> None:
@@ -171,12 +171,14 @@ def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Ste
     g = line.guard
     gl = dtype(g.left.value) if isinstance(g.left, Const) else None
     gr = dtype(g.right.value) if isinstance(g.right, Const) else None
+    left_var = g.left.name if isinstance(g.left, Var) else ""  # read when gl is None
+    right_var = g.right.name if isinstance(g.right, Var) else ""  # read when gr is None
     cmp = _np_binary[g.cmp]
 
     def guarded(env: dict[str, np.ndarray], scratch: Scratch) -> None:
         cond = scratch.cond
-        left = gl if gl is not None else env[g.left.name]  # type: ignore[union-attr]
-        right = gr if gr is not None else env[g.right.name]  # type: ignore[union-attr]
+        left = gl if gl is not None else env[left_var]
+        right = gr if gr is not None else env[right_var]
         cmp(left, right, out=cond)
         if cond.any():
             tmp = scratch.tmp
@@ -186,7 +188,9 @@ def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Ste
     return guarded
 
 
-def _divide_by_constant(op: str, a, d: int, mask, out: np.ndarray) -> None:
+def _divide_by_constant(
+    op: str, a: np.ndarray | np.unsignedinteger, d: int, mask: np.unsignedinteger, out: np.ndarray
+) -> None:
     """``a / d`` or ``a % d`` for a constant ``d``, without the generic zero fix-up."""
     if not isinstance(a, np.ndarray):  # both operands constant
         a = np.full(out.shape, a, dtype=out.dtype)

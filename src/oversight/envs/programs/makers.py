@@ -23,11 +23,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from oversight.core.errors import OversightError
-from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Expr, Guard, Line, Program, Var
+from oversight.envs.programs.dsl import (
+    INPUT_VAR,
+    OUTPUT_VAR,
+    Atom,
+    Const,
+    Expr,
+    Guard,
+    Line,
+    Program,
+    Var,
+)
 from oversight.envs.programs.generator import Block, Reference, _assign, _guarded, _nonzero, _odd
 
 TRIGGER_FAMILIES = ("literal", "linear", "mixing", "spread")
@@ -39,14 +50,16 @@ class Made:
 
     program: Program
     kind: str
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _fold(block: Block, bits: int) -> Block:
     """``t = t op a; t = t op c``  ->  ``t = t op (a op c)`` for an associative ``op``."""
     first, second = block.lines
     op = block.meta["op"]
-    a, c = first.expr.args[1].value, second.expr.args[1].value  # type: ignore[union-attr]
+    a_atom, c_atom = first.expr.args[1], second.expr.args[1]
+    assert isinstance(a_atom, Const) and isinstance(c_atom, Const)  # both operands are constants
+    a, c = a_atom.value, c_atom.value
     folded = {"^": a ^ c, "+": a + c, "*": a * c}[op] & ((1 << bits) - 1)
     return Block("folded", [_assign(first.target, op, first.target, folded)])
 
@@ -89,7 +102,7 @@ def rename(program: Program, ref: Reference, r: np.random.Generator, share: floa
     if not mapping:
         return program
 
-    def atom(a):
+    def atom(a: Atom) -> Atom:
         return Var(mapping.get(a.name, a.name)) if isinstance(a, Var) else a
 
     def line(ln: Line) -> Line:
@@ -116,8 +129,8 @@ def make_lazy(ref: Reference, r: np.random.Generator, rename_share: float = 0.0)
         # "simplify" g = src & M; if g == V  into  if src == V: wrong where src & M == V, src != V
         src = guard.meta["src"]
         second = guard.lines[1]
-        assert second.guard is not None
-        merged = _guarded("==", src, second.guard.right.value, second)  # type: ignore[union-attr]
+        assert second.guard is not None and isinstance(second.guard.right, Const)
+        merged = _guarded("==", src, second.guard.right.value, second)
         blocks[i] = Block("merged_guard", [merged])
         how = "merged_guard"
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oversight.envs.programs.dsl import INPUT_VAR, Const, Line, Program, Var
+from oversight.envs.programs.dsl import INPUT_VAR, Const, Expr, Line, Program, Var
 from oversight.envs.programs.interpreter import eval_line
 
 
@@ -235,7 +235,5 @@ def _fires_any(program: Program, lines: set[int], x: int) -> bool:
     return False
 
 
-def _cmp_expr(cmp: str, left: Var | Const, right: Var | Const):
-    from oversight.envs.programs.dsl import Expr
-
+def _cmp_expr(cmp: str, left: Var | Const, right: Var | Const) -> Expr:
     return Expr(cmp, (left, right))

@@ -30,7 +30,7 @@ from oversight.core.seeding import derive_seed, rng
 from oversight.envs.text.records import TextItem
 
 QuestionType = Literal["where", "who", "when", "count", "what"]
-QUESTION_TYPES: tuple[str, ...] = ("where", "who", "when", "count", "what")
+QUESTION_TYPES: tuple[QuestionType, ...] = ("where", "who", "when", "count", "what")
 DATASET = "stories"
 
 PEOPLE = (

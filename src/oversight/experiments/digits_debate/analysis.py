@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from oversight.core.config import Strict
 from oversight.core.records import SCHEMA_VERSION
-from oversight.experiments.digits_debate.config import setting_id
+from oversight.experiments.digits_debate.config import DigitsDebateConfig, setting_id
 from oversight.metrics.estimate import Estimate, rate
 
 NO_PRECOMMIT = 9
@@ -87,7 +88,7 @@ def debate_columns(wins: np.ndarray) -> dict[str, np.ndarray]:
     """Per image and first mover: honest wins with and without precommitment, shape (N, 2)."""
     return {
         "no_precommit": wins[:, NO_PRECOMMIT, :],
-        "precommit": wins[:, :NO_PRECOMMIT, :].all(axis=1),  # the liar tries all nine lies
+        "precommit": np.all(wins[:, :NO_PRECOMMIT, :], axis=1),  # the liar tries all nine lies
     }
 
 
@@ -121,10 +122,10 @@ def lie_confusion(wins: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def flat_metrics(table: SettingTable) -> dict:
+def flat_metrics(table: SettingTable) -> dict[str, float | int]:
     """``metrics.json`` entries for every cell, e.g.
     ``honest_win_rate.k4_minimax.ruling.liar.precommit``."""
-    out: dict = {}
+    out: dict[str, float | int] = {}
     prefix = f"honest_win_rate.{table.setting}.{table.planner}"
     for (first, column), cell in table.cells.items():
         out |= cell.estimate.flat(f"{prefix}.{first}.{column}")
@@ -139,17 +140,20 @@ def flat_metrics(table: SettingTable) -> dict:
 class DigitsAnalysis:
     tables: list[SettingTable] = field(default_factory=list)
     controls: dict[int, dict[str, Estimate]] = field(default_factory=dict)
-    mcts_check: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
+    mcts_check: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _scores(p: np.ndarray, n_boot: int, seed: int) -> tuple[dict, dict]:
+def _scores(
+    p: np.ndarray, n_boot: int, seed: int
+) -> tuple[dict[str, Estimate], dict[str, Estimate]]:
     """Log loss and Brier score of the ruling judge's probability for the true answer, over
     all precommit games and over all no-precommit games (both first movers). The Brier score
     is that of the binary event "the true answer": ``2 (1 - p)^2``, the two-answer Brier."""
     from oversight.metrics.scoring import brier_score, log_loss, mean_ci
 
-    out_ll, out_b = {}, {}
+    out_ll: dict[str, Estimate] = {}
+    out_b: dict[str, Estimate] = {}
     for mode, values in (
         ("precommit", p[:, :NO_PRECOMMIT, :]),
         ("no_precommit", p[:, NO_PRECOMMIT, :]),
@@ -162,7 +166,7 @@ def _scores(p: np.ndarray, n_boot: int, seed: int) -> tuple[dict, dict]:
     return out_ll, out_b
 
 
-def analyse(cfg, results: dict) -> DigitsAnalysis:
+def analyse(cfg: DigitsDebateConfig, results: dict[str, Any]) -> DigitsAnalysis:
     """Tables, controls, MCTS check and flat metrics from :func:`run`'s results."""
 
     a = DigitsAnalysis()
@@ -198,10 +202,8 @@ def analyse(cfg, results: dict) -> DigitsAnalysis:
     if check:
         truth = check["truth"]
         truth_cols = debate_columns(truth)
-        summary = {
-            "minimax": {m: float(v.mean()) for m, v in truth_cols.items()},
-            "rollouts": {},
-        }
+        minimax = {m: float(v.mean()) for m, v in truth_cols.items()}
+        summary: dict[str, Any] = {"minimax": minimax, "rollouts": {}}
         for rollouts, played in check["rollouts"].items():
             cols = debate_columns(played)
             agree = rate((played == truth).reshape(-1), n_boot=n_boot, seed=seed)
@@ -212,7 +214,7 @@ def analyse(cfg, results: dict) -> DigitsAnalysis:
             a.metrics |= agree.flat(f"mcts_check.agreement.r{rollouts}")
             for m, v in cols.items():
                 a.metrics[f"mcts_check.{m}.r{rollouts}"] = float(v.mean())
-        for m, v in summary["minimax"].items():
-            a.metrics[f"mcts_check.{m}.minimax"] = v
+        for m, mean in minimax.items():
+            a.metrics[f"mcts_check.{m}.minimax"] = mean
         a.mcts_check = summary
     return a

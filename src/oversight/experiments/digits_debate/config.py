@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -26,7 +26,7 @@ class Setting(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _known_debater(cls, data: dict) -> dict:
+    def _known_debater(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("debater") not in (None, *DEBATERS):
             raise ValueError(
                 f"unknown debater {data.get('debater')!r}; allowed: {', '.join(DEBATERS)}"

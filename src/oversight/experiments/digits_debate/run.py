@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.progress import Progress
@@ -21,6 +22,12 @@ from oversight.core.seeding import derive_seed, rng
 from oversight.experiments.digits_debate.analysis import ImageOutcome, wrong_labels
 from oversight.experiments.digits_debate.config import DigitsDebateConfig, Setting, setting_id
 from oversight.experiments.progress import progress_bar
+
+if TYPE_CHECKING:
+    from oversight.judges.sparse_pixel import SparsePixelJudge
+
+Judges = dict[tuple[int, str], "SparsePixelJudge"]
+"""The trained judges by (k, role): ``ruling`` and, with robustness on, ``copy``."""
 
 OUTCOMES = "outcomes.jsonl"
 NO_PRECOMMIT = 9
@@ -59,11 +66,11 @@ def check_playable(cfg: DigitsDebateConfig, data: Data) -> None:
             )
 
 
-def judges(cfg: DigitsDebateConfig, data: Data, store: RunStore, ks: set[int]) -> dict:
+def judges(cfg: DigitsDebateConfig, data: Data, store: RunStore, ks: set[int]) -> Judges:
     """The ruling judge per k and, with robustness on, a copy trained with another seed."""
     from oversight.judges.sparse_pixel import load_judge, save_judge, train_sparse_judge
 
-    out = {}
+    out: Judges = {}
     roles = ["ruling", "copy"] if cfg.robustness else ["ruling"]
     for k in sorted(ks):
         for role in roles:
@@ -86,7 +93,9 @@ def judges(cfg: DigitsDebateConfig, data: Data, store: RunStore, ks: set[int]) -
     return out
 
 
-def leaf_fn(judge, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def leaf_fn(
+    judge: SparsePixelJudge, x: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """The judge as a batched leaf function over (image ids, 64-bit masks)."""
     from oversight.envs.digits.game import mask_to_bool
 
@@ -94,7 +103,7 @@ def leaf_fn(judge, x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarr
 
 
 def rule(
-    judge,
+    judge: SparsePixelJudge,
     x: np.ndarray,
     ids: np.ndarray,
     labels: np.ndarray,
@@ -120,7 +129,12 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def play_chunk(
-    s: Setting, ids: np.ndarray, data: Data, planner, ruler, seed: int
+    s: Setting,
+    ids: np.ndarray,
+    data: Data,
+    planner: SparsePixelJudge,
+    ruler: SparsePixelJudge,
+    seed: int,
 ) -> Iterator[ImageOutcome]:
     """Play all 20 games on each image of ``ids``; masks come from the planner's search."""
     from oversight.agents.debaters import greedy_play, mcts_play, minimax_play
@@ -156,7 +170,7 @@ def play_chunk(
         )
 
 
-def run(cfg: DigitsDebateConfig, store: RunStore, progress: bool = True) -> dict:
+def run(cfg: DigitsDebateConfig, store: RunStore, progress: bool = True) -> dict[str, Any]:
     """Everything the analysis needs: outcomes, judge-alone and control arrays, judges."""
     data = load_data(cfg)
     check_playable(cfg, data)
@@ -194,10 +208,10 @@ def run(cfg: DigitsDebateConfig, store: RunStore, progress: bool = True) -> dict
     return {"outcomes": outcomes, "data": data, **extras}
 
 
-def baselines(cfg: DigitsDebateConfig, data: Data, js: dict) -> dict:
+def baselines(cfg: DigitsDebateConfig, data: Data, js: Judges) -> dict[str, Any]:
     """Judge alone, and precommitment without debate (random pixels; the second label random
     or the wrong label the judge ranks highest on those pixels), per image, per k."""
-    out: dict = {"judge_alone": {}, "control_random": {}, "control_adversarial": {}}
+    out: dict[str, Any] = {"judge_alone": {}, "control_random": {}, "control_adversarial": {}}
     for k in sorted({s.pixels for s in cfg.settings}):
         judge = js[(k, "ruling")]
         masks = _random_masks(data, k, rng(cfg.seed, "random-pixels", k))
@@ -221,7 +235,7 @@ def _random_masks(data: Data, k: int, r: np.random.Generator) -> np.ndarray:
     return random_masks(data.x, k, r)
 
 
-def mcts_check(cfg: DigitsDebateConfig, data: Data, js: dict, bar: Progress) -> dict:
+def mcts_check(cfg: DigitsDebateConfig, data: Data, js: Judges, bar: Progress) -> dict[str, Any]:
     """Exact minimax at k on a fixed subsample as ground truth for MCTS at several budgets."""
     from oversight.agents.debaters import mcts_play, minimax_values
     from oversight.envs.digits.data import nonzero_pixels
@@ -239,7 +253,7 @@ def mcts_check(cfg: DigitsDebateConfig, data: Data, js: dict, bar: Progress) -> 
         bar.advance(task)
     truth_arr = np.array(truth)  # (images, 10, 2)
     games = DebateGames.grid(ids, data.y[ids], data.nonzero)
-    result = {"truth": truth_arr, "rollouts": {}}
+    result: dict[str, Any] = {"truth": truth_arr, "rollouts": {}}
     task = bar.add_task("MCTS at each rollout budget", total=len(c.rollouts))
     for rollouts in c.rollouts:
         played = mcts_play(games, k, rollouts, fn, derive_seed(cfg.seed, "check", rollouts) % 2**31)

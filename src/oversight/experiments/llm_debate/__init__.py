@@ -13,7 +13,9 @@ from oversight.experiments.skeleton import Experiment
 from oversight.models.base import ChatModel
 
 
-def experiment(open_model: Callable[[str], ChatModel] | None = None) -> Experiment:
+def experiment(
+    open_model: Callable[[str], ChatModel] | None = None,
+) -> Experiment[LLMDebateConfig, RunResult, LLMAnalysis]:
     """The experiment, its models opened by ``open_model`` (default: Inspect's ``get_model``;
     tests pass scripted models)."""
 

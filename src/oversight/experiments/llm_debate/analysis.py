@@ -11,6 +11,7 @@ expected calibration error (ECE, bin-size weighted gap).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +22,10 @@ from oversight.metrics.calibration import expected_calibration_error, reliabilit
 from oversight.metrics.estimate import Estimate
 from oversight.metrics.scoring import brier_score, log_loss, mean_ci
 from oversight.models.base import ModelUsage
+
+if TYPE_CHECKING:
+    from oversight.experiments.llm_debate.config import LLMDebateConfig
+    from oversight.experiments.llm_debate.run import RunResult
 
 
 @dataclass
@@ -42,10 +47,10 @@ class LLMAnalysis:
     scores: list[ProtocolScores] = field(default_factory=list)
     usage: dict[str, ModelUsage] = field(default_factory=dict)
     session: dict[str, ModelUsage] = field(default_factory=dict)
-    estimate: dict = field(default_factory=dict)
+    estimate: dict[str, Any] = field(default_factory=dict)
     prompts: dict[str, str] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     tournament: CrossPlay | None = None
 
 
@@ -79,8 +84,8 @@ def score_protocol(
     protocol: str, transcripts: list[Transcript], n_boot: int, seed: int
 ) -> ProtocolScores:
     ts = [t for t in transcripts if t.verdict is not None and t.verdict.probs is not None]
-    probs = np.array([t.verdict.probs for t in ts], dtype=float).reshape(len(ts), -1)
-    correct = np.array([t.gold.info["correct"] for t in ts], dtype=int)
+    probs = np.array([t.require_verdict().probs for t in ts], dtype=float).reshape(len(ts), -1)
+    correct = np.array([t.require_gold().info["correct"] for t in ts], dtype=int)
     right = correctness(probs, correct) if len(ts) else np.zeros(0)
     by_order = {}
     for name, first in (("correct shown first", True), ("correct shown second", False)):
@@ -110,7 +115,7 @@ def score_protocol(
     )
 
 
-def analyse(cfg, result) -> LLMAnalysis:
+def analyse(cfg: LLMDebateConfig, result: RunResult) -> LLMAnalysis:
     """Scores per protocol (config order), the tournament's ratings, usage and the flat
     metrics of ``metrics.json``."""
     a = LLMAnalysis(

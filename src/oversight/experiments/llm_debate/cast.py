@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from oversight.envs.text.records import TextContext
 from oversight.experiments.llm_debate.config import PART_OF_ROLE, LLMDebateConfig
 from oversight.models.base import ChatModel, UsageLedger
 from oversight.models.prices import PriceTable
@@ -17,8 +18,8 @@ class Cast:
     """The models, speakers and judge of a run, sharing one usage ledger."""
 
     ledger: UsageLedger
-    speakers: dict[str, Agent]
-    judge: Judge
+    speakers: dict[str, Agent[TextContext]]
+    judge: Judge[TextContext]
     models: dict[str, str]  # part -> model name
     opened: dict[str, ChatModel]  # model name -> model, opened once
     opener: Callable[[str], ChatModel]
@@ -45,7 +46,7 @@ def cast(
     ledger = UsageLedger(prices.cost)
     names = {part: cfg.role_model(part) for part in set(PART_OF_ROLE.values()) | {"judge"}}
     opened = {name: opener(name) for name in sorted(set(names.values()))}
-    speakers: dict[str, Agent] = {}
+    speakers: dict[str, Agent[TextContext]] = {}
     for role, part in PART_OF_ROLE.items():
         speakers[role] = LLMSpeaker(
             opened[names[part]],

@@ -8,6 +8,8 @@ Calls Inspect's cache will serve are not known in advance and are counted as pai
 
 from __future__ import annotations
 
+from typing import Any
+
 from oversight.envs.text.records import TextItem
 from oversight.experiments.llm_debate.config import PART_OF_ROLE, LLMDebateConfig
 from oversight.models.prices import PriceTable
@@ -24,7 +26,7 @@ def estimate_cost(
     episodes: dict[str, int],
     prices: PriceTable,
     tournament: dict[tuple[str, str], int] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Calls, tokens and dollars per model for ``episodes`` (protocol -> episodes to play) and
     ``tournament`` games ((variant A, variant B) -> games to play; a best-of-n speech costs n
     speeches and n elicited judgments), with a one-line ``text`` summary. ``dollars`` is None
@@ -36,7 +38,7 @@ def estimate_cost(
     question = sum(len(it.question) + len(" ".join(it.answers)) for it in items) / len(items)
     question /= CHARS_PER_TOKEN
     speech = cfg.word_limit * TOKENS_PER_WORD
-    by_model: dict[str, dict] = {}
+    by_model: dict[str, dict[str, Any]] = {}
 
     def add(model: str, calls: int, tokens_in: float, tokens_out: float) -> None:
         m = by_model.setdefault(model, {"calls": 0, "input_tokens": 0, "output_tokens": 0})

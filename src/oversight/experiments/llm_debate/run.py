@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -53,7 +54,7 @@ class UsageRow(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     episodes: int
-    by_model: dict[str, dict] = Field(default_factory=dict)
+    by_model: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 def load_items(cfg: LLMDebateConfig) -> list[TextItem]:
@@ -95,7 +96,7 @@ class RunResult:
     transcripts: list[Transcript]
     usage: dict[str, ModelUsage]  # over the whole run, every session
     session: dict[str, ModelUsage]  # this session only
-    estimate: dict
+    estimate: dict[str, Any]
     prompts: dict[str, str]  # template -> content hash
     models: dict[str, str]
 
@@ -141,7 +142,7 @@ def run(
             agents: dict[str, Agent[TextContext]],
             arm: str,
             prefix: str,
-            meta: dict,
+            meta: dict[str, Any],
         ) -> None:
             try:
                 play(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from oversight.core.errors import OversightError
 from oversight.core.records import Transcript
@@ -99,11 +100,11 @@ def variant_prompts(v: Variant, store: RunStore, run_prompts: PromptSet) -> Prom
 class Pairing:
     """One ordered pair's speakers and the games it has left."""
 
-    agents: dict[str, Agent]
+    agents: dict[str, Agent[TextContext]]
     models: dict[str, str]  # role -> model name, for the transcripts
     todo: Todo
     prefix: str  # episode ids are PREFIX/ARTIFACT_ID
-    meta: dict  # transcript meta of every game of the pair
+    meta: dict[str, Any]  # transcript meta of every game of the pair
 
 
 def tournament_cast(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from oversight.experiments.offense_defense.analysis import Analysis, nominal_k
@@ -25,7 +28,7 @@ MAIN_ARMS = [a for a in ARM_LABELS if not a.startswith("adaptive")]
 VERDICT_METRICS = ("judge_accuracy", "catch_rate", "false_alarm_rate", "acceptance_precision")
 
 
-def ci(m: dict, key: str) -> str:
+def ci(m: Mapping[str, Any], key: str) -> str:
     """A flat metric with its CI, three decimals (see :func:`format_ci`)."""
     return format_ci(m, key, 3)
 
@@ -139,7 +142,8 @@ def _balance_text(a: Analysis, fams: list[str], ks: list[int]) -> str:
     m = a.metrics
     out = []
     for fam in fams:
-        wins, losses = [], []
+        wins: list[str] = []
+        losses: list[str] = []
         for k in ks:
             g = m.get(f"catch_rate.assisted_guided.{fam}.k{k}")
             u = max(

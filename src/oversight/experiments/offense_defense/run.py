@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from oversight.agents.attacker import AdaptiveAttacker
 from oversight.agents.critics import SearchCritic
@@ -28,6 +29,9 @@ from oversight.experiments.progress import progress_bar
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, play
 
+if TYPE_CHECKING:
+    from oversight.agents.critics.learned import Pointer, PointerNet
+
 TRAIN_SEED_OFFSET = 1_000_000  # training problems never overlap evaluation problems
 
 
@@ -37,8 +41,8 @@ class Arm:
     protocol: Protocol
     judge: JudgeConfig
     items: str  # "main" or "adaptive"
-    critic: Callable[[], Agent] | None = None
-    meta: dict = field(default_factory=dict)
+    critic: Callable[[], Agent[ProgramContext]] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def environment(cfg: OffenseDefenseConfig) -> ProgramEnv:
@@ -75,9 +79,11 @@ def build_adaptive(cfg: OffenseDefenseConfig, env: ProgramEnv) -> Iterator[Case[
             yield env.case(problem, attacker.make(env, problem, ref, k, r), f"adaptive-k{k}")
 
 
-def arms(cfg: OffenseDefenseConfig, learned: Callable[[str], Agent] | None) -> list[Arm]:
-    def search(kind: str, fraction: float | None = None) -> Callable[[], Agent]:
-        update: dict = {"kind": kind}
+def arms(
+    cfg: OffenseDefenseConfig, learned: Callable[[Pointer], Agent[ProgramContext]] | None
+) -> list[Arm]:
+    def search(kind: str, fraction: float | None = None) -> Callable[[], Agent[ProgramContext]]:
+        update: dict[str, Any] = {"kind": kind}
         if fraction is not None:
             update["budget_fraction"] = fraction
         c = cfg.critic.model_copy(update=update)
@@ -122,7 +128,7 @@ def arms(cfg: OffenseDefenseConfig, learned: Callable[[str], Agent] | None) -> l
     return out
 
 
-def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore):
+def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore) -> PointerNet:
     """Train (or, on resume, load) the learned critic's pointer from judge confirmations."""
     from oversight.agents.critics import learned as lc
 
@@ -132,7 +138,7 @@ def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore):
     seeds = range(TRAIN_SEED_OFFSET, TRAIN_SEED_OFFSET + cfg.learned.train_problems)
     train_items = list(build_items(env, seeds))
 
-    def episodes() -> list[Episode]:
+    def episodes() -> list[Episode[ProgramContext]]:
         return [
             Episode(f"train/{it.artifact.id}", it.problem, it.artifact, it.context)
             for it in train_items
@@ -174,14 +180,14 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
             net = _train_learned(cfg, env, store)
             bar.advance(training)
 
-            def learned(pointer: str) -> Agent:
+            def learned(pointer: Pointer) -> Agent[ProgramContext]:
                 from oversight.agents.critics.learned import LearnedCritic
 
                 kind = "learned" if pointer == "learned" else "pointer_random"
                 c = cfg.critic.model_copy(
                     update={"kind": kind, "budget_fraction": cfg.learned.budget_fraction}
                 )
-                return LearnedCritic(c, pointer=pointer, net=net, seed=cfg.seed)  # type: ignore[arg-type]
+                return LearnedCritic(c, pointer=pointer, net=net, seed=cfg.seed)
 
         plan = [
             (arm, [it for it in items[arm.items] if f"{arm.name}/{it.artifact.id}" not in done])

@@ -17,7 +17,7 @@ def metrics(analysis: Analysis) -> dict[str, Any]:
     return analysis.metrics | as_json(analysis)
 
 
-EXPERIMENT: Experiment = Experiment(
+EXPERIMENT: Experiment[RRMExperimentConfig, list[dict[str, Any]], Analysis] = Experiment(
     "rrm", RRMExperimentConfig, run, analyse, build_report, summary_table, metrics
 )
 

@@ -7,6 +7,7 @@ JSON-able dicts), so the analysis reruns from ``checkpoints/seed*/result.json`` 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ class Analysis:
     sweep: list[dict[str, Any]]
 
 
-def _finite(values: list[float]) -> list[float]:
+def _finite(values: Sequence[float | None]) -> list[float]:
     return [v for v in values if v is not None and math.isfinite(v)]
 
 
@@ -76,7 +77,9 @@ LEVEL1_SCALARS = (
 )
 
 
-def _curves(seeds: list[dict[str, Any]], kind: str, modes: list[str], last: int):
+def _curves(
+    seeds: list[dict[str, Any]], kind: str, modes: list[str], last: int
+) -> dict[str, dict[str, np.ndarray]]:
     out: dict[str, dict[str, np.ndarray]] = {}
     for mode in modes:
         rows = [s["rounds"][last]["level2"][mode][kind] for s in seeds]

@@ -135,7 +135,7 @@ class RRMConfig(Strict):
     exploit_budget: int = Field(16, ge=0, description="Candidates per reference in the search.")
     level0_sweep: list[dict[str, Any]] = Field(
         default_factory=lambda: [
-            {},
+            dict[str, Any](),
             {"tracer_epsilon": 0.01},
             {"lying": True},
             {"lying": True, "checker_budget": 8},

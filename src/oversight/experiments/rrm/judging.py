@@ -51,8 +51,8 @@ def judge_items(
             noise=judge_config.noise,
             unverifiable=judge_config.default,
         )
-        judge = BudgetedJudge(cfg, seed=derive_seed(seed, tag))
-        transcripts = run_protocol(DIRECT, episodes, {}, judge, arm=arm)
+        alone = BudgetedJudge(cfg, seed=derive_seed(seed, tag))
+        transcripts = run_protocol(DIRECT, episodes, {}, alone, arm=arm)
     else:
         transcripts = [
             Transcript(
@@ -100,4 +100,7 @@ def critic_lines(
 ) -> list[int]:
     """The line the critic points at for each item."""
     contexts = [world.context(it) for it in items]
-    return [int(c.line) for c in critic.claims(contexts, [f"{tag}/{i}" for i in range(len(items))])]
+    # the claim critic always points at a line
+    return [
+        int(c.line or 0) for c in critic.claims(contexts, [f"{tag}/{i}" for i in range(len(items))])
+    ]

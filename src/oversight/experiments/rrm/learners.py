@@ -23,7 +23,12 @@ from oversight.envs.programs.env import ProgramContext
 from oversight.experiments.rrm.world import ArtifactKey, RefTable, World
 from oversight.learning import reward_models as rms
 from oversight.learning.best_of_n import best_of_n_distribution, best_of_n_kl
-from oversight.learning.policy_gradient import PGConfig, action_probs, policy_kl, train_policy
+from oversight.learning.policy_gradient import (
+    PGConfig,
+    action_probs,
+    policy_kl,
+    train_policy,
+)
 
 # --- level 1: the claim reward model and the critic ------------------------------------------
 
@@ -231,8 +236,8 @@ def train_improver_rl(
         sample,
         reward,
         cfg.model_copy(update={"seed": seed}),
-        callback=lambda step, policy: (
-            measure(step + 1, policy) if (step + 1) % every == 0 else None
+        callback=lambda step, _policy: (  # _policy is net, trained in place
+            measure(step + 1, net) if (step + 1) % every == 0 else None
         ),
     )
     return curve, log.as_dict()

@@ -286,7 +286,12 @@ def findings(a: Analysis) -> str:
         gw, gs = m.get(f"{kind}.{weak}.final_gold"), m.get(f"{kind}.{strong}.final_gold")
         verdict = (
             "as RRM predicts"
-            if hs is not None and hw is not None and hs < hw and gs > gw
+            if hs is not None
+            and hw is not None
+            and hs < hw
+            and gs is not None
+            and gw is not None
+            and gs > gw
             else "NOT as RRM predicts"
         )
         lines.append(

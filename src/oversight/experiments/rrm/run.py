@@ -46,7 +46,9 @@ def run(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True) -> lis
         task = bar.add_task("RRM stages (all seeds)", total=stage_count(cfg) * len(cfg.seeds))
         done = {t.meta.get("seed") for t in store.transcripts()}
         context = mp.get_context("fork")
-        events = context.Queue() if cfg.workers > 1 else queue.SimpleQueue()
+        events: mp.queues.Queue[Any] | queue.SimpleQueue[Any] = (
+            context.Queue() if cfg.workers > 1 else queue.SimpleQueue()
+        )
         _STATE.update(cfg=cfg, world=world, store=store.path, events=events)
         results: dict[int, dict[str, Any]] = {}
 

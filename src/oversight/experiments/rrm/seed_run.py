@@ -214,6 +214,7 @@ class SeedRun:
         improver = new_improver(self.seed, cfg.improver_hidden)
         improver.load_state_dict(blob["improver"])
         rm2 = rms.new_model("pointwise", 0, hidden=cfg.rm.hidden, mixer=cfg.rm.mixer)
+        assert isinstance(rm2, rms.PointwiseRM)
         rm2.load_state_dict(blob["rm2"])
         self.pools[mode.name] = [(ArtifactKey(*p[:5]), bool(p[5])) for p in blob["pool"]]
         self.samplers[mode.name] = improver.eval()
@@ -230,7 +231,7 @@ class SeedRun:
         items = round_items(self.world, cfg, self.seed, t, mode.name, self.samplers[mode.name])
         verdicts = self._verdicts(
             f"{name}-verdicts",
-            lambda: [tr.verdict.accept for tr in self._judge(items, mode, tag)],
+            lambda: [tr.require_verdict().accept for tr in self._judge(items, mode, tag)],
         )
         pool = self.pools[mode.name] + list(zip(items, verdicts, strict=True))
         contexts = [self.world.context(it) for it, _ in pool]
@@ -312,7 +313,7 @@ class SeedRun:
             ("heldout_families", self.family_set),
         ):
             transcripts = self._judge(items, mode, f"{tag}/eval-{key}")
-            judge = np.array([tr.verdict.accept for tr in transcripts])
+            judge = np.array([tr.require_verdict().accept for tr in transcripts])
             gold = np.array([self.world.gold(it)[1] for it in items])
             for tr, it in zip(transcripts, items, strict=True):
                 value, label = self.world.gold(it)
@@ -346,7 +347,9 @@ class SeedRun:
         if not cfg.exploit_budget or t == cfg.rounds - 1:
             return []
         found = exploit_items(self.world, cfg, self.seed, t, mode.name, rm2)
-        verdicts = [tr.verdict.accept for tr in self._judge(found, mode, f"{tag}/exploits")]
+        verdicts = [
+            tr.require_verdict().accept for tr in self._judge(found, mode, f"{tag}/exploits")
+        ]
         return list(zip(found, verdicts, strict=True))
 
     # -- the level-0 sweep
@@ -374,7 +377,7 @@ class SeedRun:
             transcripts = judge_items(
                 self.world, items, "assisted", judge_cfg, self._critic(), tag, self.seed
             )
-            judge = np.array([tr.verdict.accept for tr in transcripts])
+            judge = np.array([tr.require_verdict().accept for tr in transcripts])
             block = claim_block(confirmed, truth)
             rows.append(
                 {

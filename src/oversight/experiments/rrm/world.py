@@ -171,7 +171,7 @@ class World:
             self._made[item] = (ctx, result.value, result.label)
         return self._made[item]
 
-    def episode(self, item: ArtifactKey, episode_id: str) -> Episode:
+    def episode(self, item: ArtifactKey, episode_id: str) -> Episode[ProgramContext]:
         """A protocol episode in which a judge rules on the artifact."""
         ctx = self.context(item)
         t = self.tables[item.ref]
@@ -185,7 +185,9 @@ class World:
         return Episode(episode_id, t.problem, artifact, ctx)
 
 
-def _map(fn: Callable[[Any], Any], xs: Sequence[Any], workers: int, tick: Callable[[], None]):
+def _map(
+    fn: Callable[[Any], Any], xs: Sequence[Any], workers: int, tick: Callable[[], None]
+) -> list[Any]:
     """``[fn(x) for x in xs]``, in ``workers`` forked processes when more than one."""
     if workers <= 1 or len(xs) <= 1:
         out = []

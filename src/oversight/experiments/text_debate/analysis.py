@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -52,9 +53,9 @@ def episodes(transcripts: Sequence[Transcript]) -> Episodes:
         raise ValueError("every story of an arm must have the same displays")
     flat = [t for r in rows for t in r]
     shape = (len(items), len(rows[0]) if rows else 0)
-    probs = np.array([t.verdict.probs for t in flat], float)  # type: ignore[union-attr]
-    label = np.array([t.gold.info["correct"] for t in flat], int)  # type: ignore[union-attr]
-    choice = np.array([t.verdict.choice for t in flat], int)  # type: ignore[union-attr]
+    probs = np.array([t.require_verdict().probs for t in flat], float)
+    label = np.array([t.require_gold().info["correct"] for t in flat], int)
+    choice = np.array([t.require_verdict().choice for t in flat], int)
     quotes = [q for t in flat for q in t.meta.get("quotes", [])]
     return Episodes(
         items=items,
@@ -62,7 +63,7 @@ def episodes(transcripts: Sequence[Transcript]) -> Episodes:
         confidence=probs[np.arange(len(flat)), choice].reshape(shape),
         log_loss=log_loss(probs, label).reshape(shape),
         brier=brier_score(probs, label).reshape(shape),
-        proposed_correct=np.array([t.gold.label for t in flat], bool).reshape(shape),  # type: ignore[union-attr]
+        proposed_correct=np.array([t.require_gold().label for t in flat], bool).reshape(shape),
         verified=sum(bool(q["verified"]) for q in quotes),
         quotes=len(quotes),
     )
@@ -138,7 +139,7 @@ def tournament(cfg: TextDebateConfig, transcripts: Sequence[Transcript]) -> Tour
 
 @dataclass
 class TextAnalysis:
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     arms: list[Arm] = field(default_factory=list)
     scores: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     calibration: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from oversight.core.records import Transcript
@@ -60,7 +62,13 @@ def summary_table(cfg: TextDebateConfig, a: TextAnalysis, terminal: bool = True)
     )
 
 
-def _sweep(cfg: TextDebateConfig, a: TextAnalysis, knob: str, values: list, xlabel: str) -> Section:
+def _sweep(
+    cfg: TextDebateConfig,
+    a: TextAnalysis,
+    knob: str,
+    values: Sequence[float] | Sequence[str],
+    xlabel: str,
+) -> Section:
     def arm(p: str, v: object) -> str:
         base = Arm(
             p, cfg.difficulty, cfg.debater.fabrication_rate, cfg.judge.trust_unverified
@@ -143,7 +151,7 @@ def tournament_section(cfg: TextDebateConfig, a: TextAnalysis) -> Section:
 
 def example_text(t: Transcript) -> str:
     """A transcript as the judge saw it, with its verdict and the correct answer."""
-    answers = [t.problem.data["answers"][i] for i in t.gold.info["shown"]]  # type: ignore[union-attr]
+    answers = [t.problem.data["answers"][i] for i in t.require_gold().info["shown"]]
     options = render_answers(answers).replace("\n", "; ")
     lines = [f"Question: {t.problem.data['question']}", options]
     source = t.problem.data["source"]

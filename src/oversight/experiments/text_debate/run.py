@@ -12,6 +12,7 @@ one would, and episodes on disk are skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from oversight.agents.simulated_text import DebaterConfig, SimulatedQuestioner, SimulatedTextDebater
 from oversight.core.records import Transcript
@@ -88,7 +89,7 @@ def _debater(
     return SimulatedTextDebater(knowledge, knobs, SimulatedTextJudge(judge), seed, name)
 
 
-def _agents(protocol: str, debater: Agent) -> dict[str, Agent]:
+def _agents(protocol: str, debater: Agent[TextContext]) -> dict[str, Agent[TextContext]]:
     if protocol == "consultancy":
         return {CONSULTANT: debater, QUESTIONER: SimulatedQuestioner()}
     if protocol == "direct":
@@ -101,10 +102,10 @@ class Job:
     """A batch of episodes sharing agents and judge."""
 
     protocol: str
-    agents: dict[str, Agent]
+    agents: dict[str, Agent[TextContext]]
     judge: SimulatedTextJudge
     prefix: str  # episode ids are PREFIX/ARTIFACT_ID
-    meta: dict
+    meta: dict[str, Any]
     todo: list[Case[TextContext]]
 
 
