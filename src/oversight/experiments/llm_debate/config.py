@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from oversight.core.config import Strict
+from oversight.core.config import Seed, Strict
 from oversight.envs.text.loaders import FORMATS
 from oversight.envs.text.stories import StoryConfig
 from oversight.experiments.tournaments import TournamentConfig, VariantConfig
@@ -90,7 +90,7 @@ class Tournament(TournamentConfig[Variant]):
 
 class LLMDebateConfig(Strict):
     experiment: Literal["llm-debate"] = "llm-debate"
-    seed: int = 0
+    seed: Seed = 0
     model: str = Field(
         "mockllm/model", description="PROVIDER/MODEL for every role (Inspect's names)."
     )

@@ -14,6 +14,7 @@ import queue
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from oversight.core.files import write_atomic
 from oversight.core.runs import RunStore
 from oversight.experiments.progress import progress_bar
 from oversight.experiments.rrm.config import RRMExperimentConfig
@@ -66,7 +67,7 @@ def run(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True) -> lis
                     t.meta["seed"] = seed
                 store.append(transcripts)
             path = store.checkpoint(f"seed{seed}") / "result.json"
-            path.write_text(json.dumps(result, default=float))
+            write_atomic(path, json.dumps(result, default=float))
             results[seed] = result
 
         if cfg.workers == 1:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from oversight.agents.simulated_text import DebaterConfig
-from oversight.core.config import Strict
+from oversight.core.config import Seed, Strict
 from oversight.envs.text.stories import StoryConfig
 from oversight.experiments.tournaments import TournamentConfig, VariantConfig
 from oversight.judges.simulated_text import TextJudgeConfig
@@ -71,7 +71,7 @@ class TextDebateConfig(Strict):
     """Everything one text-debate run needs; the resolved copy is saved in the run folder."""
 
     experiment: Literal["text-debate"] = "text-debate"
-    seed: int = 0
+    seed: Seed = 0
     stories: int = Field(120, ge=1, description="Generated stories per difficulty level.")
     levels: dict[str, StoryConfig] = Field(default_factory=_default_levels)
     difficulty: str = Field("medium", description="The base level (a key of levels).")
