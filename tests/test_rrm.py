@@ -99,12 +99,12 @@ def test_world_tables_hold_gold_of_every_edit(world: World) -> None:
     assert 0 < labels.mean() < 1
 
 
-def test_judges_of_the_three_supervision_modes(world: World) -> None:
+def test_judges_of_the_three_supervision_modes(world: World, tmp_path: Path) -> None:
     cfg = tiny()
     t = world.train[0]
     items = [ArtifactKey(t.index, "edit", int(a)) for a in t.actions]
     gold = np.array([world.gold(it)[1] for it in items])
-    run = SeedRun(world, cfg, 0, Path("/nonexistent-not-created"), lambda s: None)
+    run = SeedRun(world, cfg, 0, tmp_path / "checkpoints", lambda s: None)
     critic = run._critic()
     judge_cfg = cfg.level0_for()
     verdicts = {
