@@ -214,7 +214,6 @@ def fuzz_calls(n: int, r: random.Random, foreign: list[str], root: Path) -> dict
         raise Stopped
 
     template = root / "template"
-    skeleton.main = real_main  # type: ignore[assignment]
     made = runner.invoke(
         app,
         [
@@ -234,7 +233,6 @@ def fuzz_calls(n: int, r: random.Random, foreign: list[str], root: Path) -> dict
     if made.exit_code != 0:
         raise SystemExit(f"could not make the template run: {made.output}")
     good = "out = x\nif x == 3: out = 7\n"
-    calls: list[Callable[[], list[str]]] = []
 
     def run_set() -> list[str]:
         sets = [a for _ in range(r.randint(1, 3)) for a in ("--set", _override(r))]
@@ -294,7 +292,15 @@ def fuzz_calls(n: int, r: random.Random, foreign: list[str], root: Path) -> dict
             str(root),
         ]
 
-    calls = [run_set, run_set, run_file, resume, repair_or_export, oracle, serve]
+    calls: list[Callable[[], list[str]]] = [
+        run_set,
+        run_set,
+        run_file,
+        resume,
+        repair_or_export,
+        oracle,
+        serve,
+    ]
     tally = {"refused": 0, "accepted": 0}
     skeleton.main = stub  # type: ignore[assignment]
     try:

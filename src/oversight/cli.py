@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.table import Table
 from oversight.core.errors import OversightError
 from oversight.report.model import Table as ReportTable
 from oversight.report.model import format_cell
+
+if TYPE_CHECKING:
+    from oversight.core.runs import RunStore
 
 app = typer.Typer(
     help="oversight: AI-assisted evaluation (critiques, debate, recursive reward modeling) "
@@ -87,7 +90,7 @@ def run(
     from oversight.experiments import registry
     from oversight.experiments.skeleton import main
 
-    started = None  # the folder this call created, removed again if it fails before any work
+    fresh: RunStore | None = None  # the folder this call created: removed if it fails early
     try:
         with clear_errors():
             if resume is not None:
@@ -100,12 +103,13 @@ def run(
             else:
                 if quick:
                     config = registry.quick_variant(config)
-                exp, cfg, store = started = registry.start(config, set_ or [], out)
+                exp, cfg, store = registry.start(config, set_ or [], out)
+                fresh = store
             console.print(f"[bold]{exp.name}[/] → {store.path}")
             analysis = main(exp, cfg, store, not quiet)
     except BaseException:
-        if started is not None:
-            started[2].discard_if_unstarted()
+        if fresh is not None:
+            fresh.discard_if_unstarted()
         raise
     console.print(rich_table(exp.summary(cfg, analysis)))
     console.print(f"report: {store.path / 'report.html'}")

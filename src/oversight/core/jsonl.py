@@ -58,13 +58,16 @@ def read_jsonl_lines(path: str | Path, model: type[R]) -> Iterator[tuple[int, R]
     path = Path(path)
     if not path.exists():
         return
-    with open(path, "rb") as f:
-        lines = f.read().split(b"\n")
-    # After the last newline comes either nothing or a torn write: never a finished record.
-    for i, raw in enumerate(lines[:-1], start=1):
-        if not raw.strip():
-            continue
+    lines, _ = finished_lines(path.read_bytes())
+    for i, raw in lines:
         yield i, parse_line(raw, model, f"{path}:{i}")
+
+
+def finished_lines(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The non-blank lines of ``data`` that end with a newline, numbered from 1, and what
+    follows the last newline: nothing, or a torn write (never a finished record)."""
+    *lines, tail = data.split(b"\n")
+    return [(i, raw) for i, raw in enumerate(lines, start=1) if raw.strip()], tail
 
 
 def parse_line(raw: bytes, model: type[R], where: str) -> R:

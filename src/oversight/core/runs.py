@@ -20,7 +20,7 @@ from typing import Any
 
 from oversight.core.errors import OversightError
 from oversight.core.files import write_atomic
-from oversight.core.jsonl import append_jsonl, parse_line, read_jsonl_lines
+from oversight.core.jsonl import append_jsonl, finished_lines, parse_line, read_jsonl_lines
 from oversight.core.records import Transcript
 
 CONFIG = "config.yaml"
@@ -121,26 +121,22 @@ class RunStore:
         path = self.path / TRANSCRIPTS
         if not path.is_file():
             return 0, 0
-        raw = path.read_bytes().split(b"\n")
+        lines, tail = finished_lines(path.read_bytes())
         kept: list[bytes] = []
         rejected: list[bytes] = []
         seen: set[str] = set()
-        for i, line in enumerate(raw):
-            if not line.strip():
-                continue
-            if i == len(raw) - 1:  # after the last newline: a torn write
-                rejected.append(line)
-                continue
+        for i, line in lines:
             try:
-                t = parse_line(line, Transcript, f"{path}:{i + 1}")
+                episode = parse_line(line, Transcript, f"{path}:{i}").episode_id
             except OversightError:
+                episode = None
+            if episode is None or episode in seen:
                 rejected.append(line)
-                continue
-            if t.episode_id in seen:
-                rejected.append(line)
-                continue
-            seen.add(t.episode_id)
-            kept.append(line)
+            else:
+                seen.add(episode)
+                kept.append(line)
+        if tail.strip():  # after the last newline: a torn write
+            rejected.append(tail)
         if rejected:
             with open(self.path / REJECTED, "ab") as f:
                 f.write(b"".join(r + b"\n" for r in rejected))

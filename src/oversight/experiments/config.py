@@ -37,11 +37,11 @@ def read_yaml(source: str | Path | None, default: str) -> dict[str, Any]:
     return parse_config(path.read_bytes(), str(path))
 
 
-def parse_config(raw: bytes, where: str) -> dict[str, Any]:
-    """A config mapping from YAML bytes; one-line :class:`OversightError` naming ``where``
-    (and the line) when they are not UTF-8, not YAML, or not a mapping."""
+def parse_config(raw: bytes | str, where: str) -> dict[str, Any]:
+    """A config mapping from YAML (bytes or text); one-line :class:`OversightError` naming
+    ``where`` (and the line) when it is not UTF-8, not YAML, or not a mapping."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as e:
         raise OversightError(f"{where}: not UTF-8 text (byte {e.start})") from None
     try:

@@ -69,7 +69,7 @@ def start(
 def resume(path: Path) -> tuple[AnyExperiment, BaseModel, RunStore]:
     """Reopen a run folder with the config it was started with."""
     store = RunStore(path)
-    data = parse_config(store.config_yaml().encode(), str(store.path / CONFIG))
+    data = parse_config(store.config_yaml(), str(store.path / CONFIG))
     if not data:
         raise OversightError(f"{store.path / CONFIG}: holds no config")
     exp, cfg = resolve(data)

@@ -12,6 +12,8 @@ from oversight.protocols.engine import (
     Protocol,
     Round,
     Turn,
+    episode_id,
+    pending,
     play,
     run_protocol,
 )
@@ -29,6 +31,8 @@ __all__ = [
     "Protocol",
     "Round",
     "Turn",
+    "episode_id",
+    "pending",
     "play",
     "run_protocol",
     "text_protocol",

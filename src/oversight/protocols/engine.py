@@ -108,7 +108,16 @@ class TranscriptStore(TypingProtocol):
 
     def append(self, transcripts: list[Transcript]) -> None: ...
 
-    def done_ids(self) -> set[str]: ...
+
+def episode_id(prefix: str, case: Case[Any]) -> str:
+    """The id of ``case``'s episode in an arm whose episodes start with ``prefix``."""
+    return f"{prefix}/{case.artifact.id}"
+
+
+def pending(cases: Iterable[Case[C]], prefix: str, done: Container[str]) -> list[Case[C]]:
+    """The cases whose episode (see :func:`episode_id`) is not in ``done``: what a resumed run
+    still has to play."""
+    return [c for c in cases if episode_id(prefix, c) not in done]
 
 
 def play(
@@ -123,23 +132,21 @@ def play(
     prefix: str | None = None,
     meta: Mapping[str, Any] | None = None,
     annotate: Callable[[Case[C], Transcript], Mapping[str, Any]] | None = None,
-    done: Container[str] | None = None,
+    done: Container[str] = (),
     on_batch: Callable[[list[Transcript]], None] | None = None,
 ) -> list[Transcript]:
     """Play ``protocol`` on every case not finished yet; the transcripts played now.
 
     Episode ids are ``PREFIX/ARTIFACT_ID`` (``prefix`` defaults to ``arm``); ids in ``done``
-    (default: those already in ``store``) are skipped, so a resumed run redoes nothing. Each
+    (the run folder's finished episodes) are skipped, so a resumed run redoes nothing. Each
     batch of ``batch`` episodes is played, given its gold (after the verdict: the judge never
     sees it) and ``meta`` (the case's own, then ``meta``, then ``annotate(case, transcript)``),
     appended to ``store`` and passed to ``on_batch``, before the next batch starts.
     """
     if batch < 1:
         raise OversightError(f"batch: must be at least 1, got {batch}")
-    skip = done if done is not None else (store.done_ids() if store is not None else set())
     head = arm if prefix is None else prefix
-    todo = [(f"{head}/{c.artifact.id}", c) for c in cases]
-    todo = [(eid, c) for eid, c in todo if eid not in skip]
+    todo = [(episode_id(head, c), c) for c in pending(cases, head, done)]
     played: list[Transcript] = []
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]

@@ -44,6 +44,17 @@ from oversight.envs.programs.generator import Block, Reference, _assign, _guarde
 TRIGGER_FAMILIES = ("literal", "linear", "mixing", "spread")
 
 
+def check_subtleties(key: str, values: list[int], bits: int) -> None:
+    """Trigger rarities ``k`` (a trigger fires on about 2**-k of the 2**bits inputs) must lie
+    in 1..bits-1: k = 0 fires everywhere, k >= bits on no input at all. ``ValueError`` naming
+    ``key`` otherwise."""
+    bad = [k for k in values if not 1 <= k < bits]
+    if bad or not values:
+        raise ValueError(
+            f"{key}: {bad or 'empty'}; with {bits}-bit inputs k must be in 1..{bits - 1}"
+        )
+
+
 @dataclass
 class Made:
     """A maker's output: the artifact program and what the maker knows about it (gold-side)."""

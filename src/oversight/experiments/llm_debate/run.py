@@ -42,7 +42,7 @@ from oversight.learning.export import write_rows
 from oversight.models.base import ChatModel, ModelUsage, UsageLedger
 from oversight.models.prices import load_prices
 from oversight.prompts import PromptSet
-from oversight.protocols.engine import Agent, Protocol, play
+from oversight.protocols.engine import Agent, Protocol, pending, play
 from oversight.protocols.text import text_protocol
 
 USAGE = "usage.jsonl"
@@ -73,11 +73,7 @@ def episodes_to_play(
 ) -> dict[str, list[Case[TextContext]]]:
     """Per protocol: the cases of every episode not on disk."""
     return {
-        protocol: [
-            c
-            for c in TextEnv(items, protocol).all_cases()
-            if f"{protocol}/{c.artifact.id}" not in done
-        ]
+        protocol: pending(TextEnv(items, protocol).all_cases(), protocol, done)
         for protocol in cfg.protocols
     }
 
@@ -156,7 +152,6 @@ def run(
                     prefix=prefix,
                     meta=meta,
                     annotate=annotate_quotes,
-                    done=(),
                     on_batch=record_usage,
                 )
             except OversightError as e:

@@ -31,7 +31,7 @@ from oversight.experiments.llm_debate.cast import Cast
 from oversight.experiments.llm_debate.config import LLMDebateConfig, Variant
 from oversight.experiments.tournaments import CrossPlay, cross_play, game_of
 from oversight.prompts import SUFFIX, PromptSet
-from oversight.protocols.engine import Agent
+from oversight.protocols.engine import Agent, pending
 from oversight.protocols.text import DEBATERS
 
 TOURNAMENT = "tournament"
@@ -70,11 +70,7 @@ def tournament_to_play(
             if a.name == b.name:
                 continue
             prefix = pair_prefix(a.name, b.name)
-            out[(a.name, b.name)] = [
-                c
-                for c in TextEnv(played, t.protocol).all_cases()
-                if f"{prefix}/{c.artifact.id}" not in done
-            ]
+            out[(a.name, b.name)] = pending(TextEnv(played, t.protocol).all_cases(), prefix, done)
     return out
 
 

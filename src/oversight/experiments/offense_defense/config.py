@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from oversight.agents.critics import CriticConfig
-from oversight.core.config import Fraction, Seed, Strict, check_subtleties
+from oversight.core.config import Fraction, Seed, Strict
 from oversight.envs.programs.generator import GeneratorConfig
-from oversight.envs.programs.makers import TRIGGER_FAMILIES
+from oversight.envs.programs.makers import TRIGGER_FAMILIES, check_subtleties
 from oversight.judges.budgeted import JudgeConfig
 
 

@@ -27,7 +27,7 @@ from oversight.envs.programs.env import CaseMix, ProgramContext, ProgramEnv
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
 from oversight.experiments.progress import progress_bar
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
-from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, play
+from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protocol, pending, play
 
 if TYPE_CHECKING:
     from oversight.agents.critics.learned import Pointer, PointerNet
@@ -189,10 +189,7 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
                 )
                 return LearnedCritic(c, pointer=pointer, net=net, seed=cfg.seed)
 
-        plan = [
-            (arm, [it for it in items[arm.items] if f"{arm.name}/{it.artifact.id}" not in done])
-            for arm in arms(cfg, learned)
-        ]
+        plan = [(arm, pending(items[arm.items], arm.name, done)) for arm in arms(cfg, learned)]
         task = bar.add_task("episodes", total=sum(len(todo) for _, todo in plan))
         for arm, todo in plan:
             bar.update(task, description=arm.name)
@@ -205,7 +202,6 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
                 store,
                 cfg.batch,
                 meta=arm.meta,
-                done=(),
                 on_batch=lambda batch: bar.advance(task, len(batch)),
             )
     return store.transcripts()

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from oversight.core.config import Seed, Strict, check_subtleties
+from oversight.core.config import Seed, Strict
 from oversight.envs.programs.generator import GeneratorConfig
-from oversight.envs.programs.makers import TRIGGER_FAMILIES
+from oversight.envs.programs.makers import TRIGGER_FAMILIES, check_subtleties
 from oversight.envs.programs.traces import Default, Order
 from oversight.judges.recursive import TraceAssistedJudgeConfig
 from oversight.learning.pg_config import PGConfig

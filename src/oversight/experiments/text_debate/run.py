@@ -24,7 +24,7 @@ from oversight.envs.text.stories import generate_stories
 from oversight.experiments.progress import progress_bar
 from oversight.experiments.text_debate.config import TextDebateConfig
 from oversight.judges.simulated_text import SimulatedTextJudge, TextJudgeConfig
-from oversight.protocols.engine import Agent, play
+from oversight.protocols.engine import Agent, pending, play
 from oversight.protocols.text import (
     CONSULTANT,
     DEBATERS,
@@ -125,11 +125,7 @@ def plan(cfg: TextDebateConfig, done: set[str]) -> list[Job]:
             "fabrication_rate": arm.fabrication_rate,
             "trust_unverified": arm.trust_unverified,
         }
-        todo = [
-            c
-            for c in TextEnv(levels[arm.level], arm.protocol).all_cases()
-            if f"{arm.name}/{c.artifact.id}" not in done
-        ]
+        todo = pending(TextEnv(levels[arm.level], arm.protocol).all_cases(), arm.name, done)
         agents = _agents(arm.protocol, debater)
         jobs.append(Job(arm.protocol, agents, _judge(judge_knobs, cfg.seed), arm.name, meta, todo))
     t = cfg.tournament
@@ -143,11 +139,7 @@ def plan(cfg: TextDebateConfig, done: set[str]) -> list[Job]:
                 }
                 meta = {"arm": TOURNAMENT, "protocol": t.protocol, "a": a.name, "b": b.name}
                 prefix = f"{TOURNAMENT}/{a.name}-vs-{b.name}"
-                todo = [
-                    c
-                    for c in TextEnv(items, t.protocol).all_cases()
-                    if f"{prefix}/{c.artifact.id}" not in done
-                ]
+                todo = pending(TextEnv(items, t.protocol).all_cases(), prefix, done)
                 judge = _judge(cfg.judge, cfg.seed)
                 jobs.append(Job(t.protocol, agents, judge, prefix, meta, todo))
     return jobs
@@ -170,7 +162,6 @@ def run(cfg: TextDebateConfig, store: RunStore, progress: bool = True) -> list[T
                 prefix=job.prefix,
                 meta=job.meta,
                 annotate=annotate_quotes,
-                done=(),
                 on_batch=lambda batch: bar.advance(task, len(batch)),
             )
     return store.transcripts()
