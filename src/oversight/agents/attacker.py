@@ -38,7 +38,7 @@ class AdaptiveAttacker:
         for i in range(self.candidates):
             family = self.families[i % len(self.families)]
             made = make_backdoor(ref, r, family, k, rename_share=self.rename_share)
-            art = env.artifact(problem, made, "adaptive", f"candidate{i}")
+            art = env.artifact(problem, made, f"adaptive-candidate{i}")
             claim = self.critique(env.context(problem, art), f"{problem.id}/adaptive/{k}/{i}")
             spent += claim.compute_spent
             key = (claim.suspicion, i)

@@ -37,7 +37,11 @@ class Artifact(Record):
     problem_id: str
     content: str
     claimed_saving: float | None = None
-    author: str = Field(description="Agent name; the agent's hidden intent lives in Gold.")
+    author: str = Field(
+        "",
+        description="Agent name where the protocol shows it (debaters); empty where what a judge "
+        "or critic sees must not identify the maker. The maker's intent lives in Gold.",
+    )
 
 
 class Claim(Record):
