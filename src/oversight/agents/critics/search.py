@@ -33,7 +33,7 @@ from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Line, Program
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.interpreter import CompiledProgram
-from oversight.envs.programs.solver import solve, target_lines
+from oversight.envs.programs.solver import solve, solve_cost, target_lines
 from oversight.protocols.engine import Episode
 
 FOUND = 1.0
@@ -99,6 +99,15 @@ class Tester:
         if diff.size:
             self.found = int(xs[diff[0]])
         return self.found
+
+    def solve(self, program: Program, line: int, r: np.random.Generator) -> int | None:
+        """One solver call aimed at ``line`` of ``program``, charged :func:`solve_cost`; None
+        when it fails or the budget cannot pay for it."""
+        cost = solve_cost(program, line)
+        if not self.meter.can_afford(cost):
+            return None
+        self.meter.charge(cost)
+        return solve(program, line, r)
 
     def random(self, r: np.random.Generator) -> int | None:
         n = self.tests_left

@@ -206,6 +206,12 @@ def target_lines(program: Program) -> list[int]:
     return out
 
 
+def solve_cost(program: Program, line_index: int) -> int:
+    """What one :func:`solve` call costs in line evaluations: it walks back over at most the
+    lines before the target once and runs them once to check skipped guards."""
+    return 2 * (line_index + 1)
+
+
 def solve(program: Program, line_index: int, r: np.random.Generator) -> int | None:
     """An input that (probably) makes line ``line_index`` fire (a guard) or give 1 (a
     comparison), or None when the solver cannot invert the path."""
