@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from oversight.agents.attacker import AdaptiveAttacker
+from oversight.agents.attackers import AdaptiveAttacker
 from oversight.agents.critics import CriticConfig, SearchCritic
 from oversight.agents.llm import LLMSpeaker
 from oversight.agents.simulated_text import DebaterConfig, SimulatedQuestioner, SimulatedTextDebater

@@ -23,9 +23,17 @@ DEFAULT_CONFIG = "offense-defense"
 
 
 def _experiments() -> dict[str, AnyExperiment]:
-    from oversight.experiments import digits_debate, llm_debate, offense_defense, rrm, text_debate
+    from oversight.experiments import (
+        arms_race,
+        digits_debate,
+        llm_debate,
+        offense_defense,
+        rrm,
+        text_debate,
+    )
 
-    found = [e.EXPERIMENT for e in (digits_debate, llm_debate, offense_defense, rrm, text_debate)]
+    modules = (arms_race, digits_debate, llm_debate, offense_defense, rrm, text_debate)
+    found = [e.EXPERIMENT for e in modules]
     return {e.name: e for e in found}
 
 

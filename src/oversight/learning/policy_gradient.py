@@ -22,7 +22,7 @@ experiment configs can use them as a field type.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -40,8 +40,14 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 class Policy(Protocol):
     """A policy over discrete actions (in practice an ``nn.Module``)."""
 
-    def logits(self, obs: Any) -> torch.Tensor:
-        """Unnormalised log-probabilities ``(B, A)``; entries of masked actions are ignored."""
+    def logits(self, obs: Any) -> torch.Tensor | Sequence[torch.Tensor]:
+        """Unnormalised log-probabilities ``(B, A)``; entries of masked actions are ignored.
+
+        A *factored* policy returns one ``(B, A_i)`` tensor per factor instead: an action is
+        then one choice per factor (actions ``(B, n_factors)``), its log-probability the sum
+        over factors, and the KL penalty the sum of the factors' KLs. Factored policies take no
+        mask (``action_mask`` returns None).
+        """
         ...
 
     def action_mask(self, obs: Any) -> torch.Tensor | None:
@@ -144,13 +150,14 @@ def exact_kl(
 def action_probs(policy: Policy, obs: Any) -> torch.Tensor:
     """The policy's action probabilities ``(B, A)`` (zero at masked actions), without gradients."""
     with torch.no_grad():
-        return masked_log_probs(policy.logits(obs), policy.action_mask(obs)).exp()
+        return masked_log_probs(_single(policy.logits(obs)), policy.action_mask(obs)).exp()
 
 
 def policy_kl(policy: Policy, reference: Policy, obs: Any) -> float:
     """Mean over ``obs`` of the exact ``KL(policy || reference)`` (policy's mask for both)."""
     with torch.no_grad():
-        kl = exact_kl(policy.logits(obs), reference.logits(obs), policy.action_mask(obs))
+        logits, ref_logits = _single(policy.logits(obs)), _single(reference.logits(obs))
+        kl = exact_kl(logits, ref_logits, policy.action_mask(obs))
     return float(kl.mean())
 
 
@@ -175,10 +182,10 @@ def train_policy(
 
     Each step draws a batch ``obs = sample_obs(gen, config.batch)`` (``gen`` a numpy generator),
     samples one action per observation from the policy, gets rewards
-    ``reward_fn(obs, actions)`` (``actions`` an int64 array ``(B,)``; a float array ``(B,)``
-    back), and takes one Adam step. ``reference`` defaults to a frozen copy of the policy as it
-    is on entry. ``callback(step, policy)``, when given, runs after each update (evaluations,
-    checkpoints).
+    ``reward_fn(obs, actions)`` (``actions`` an int64 array ``(B,)``, ``(B, n_factors)`` for a
+    factored policy; a float array ``(B,)`` back), and takes one Adam step. ``reference``
+    defaults to a frozen copy of the policy as it is on entry. ``callback(step, policy)``, when
+    given, runs after each update (evaluations, checkpoints).
 
     Deterministic given ``config.seed``: observations come from a numpy generator and actions
     from a ``torch.Generator``, both derived from the seed; anything else drawing on torch's
@@ -220,16 +227,23 @@ def _train(
     log = TrainLog()
     for step in range(config.steps):
         obs = sample_obs(obs_gen, config.batch)
-        logits = policy.logits(obs)
-        mask = policy.action_mask(obs)
-        log_probs = masked_log_probs(logits, mask)
-        actions = torch.multinomial(log_probs.detach().exp(), 1, generator=action_gen).squeeze(1)
-        rewards = _checked_rewards(reward_fn(obs, actions.numpy()), len(actions))
-        advantage = torch.as_tensor(rewards - baseline(rewards), dtype=log_probs.dtype)
+        heads = _heads(policy.logits(obs))
+        mask = policy.action_mask(obs) if len(heads) == 1 else None
         with torch.no_grad():
-            ref_logits = ref.logits(obs)
-        kl = exact_kl(logits, ref_logits, mask).mean()
-        chosen = log_probs.gather(1, actions[:, None]).squeeze(1)
+            ref_heads = _heads(ref.logits(obs))
+        picks: list[torch.Tensor] = []
+        chosen: torch.Tensor | float = 0.0
+        kl_rows: torch.Tensor | float = 0.0
+        for logits, ref_logits in zip(heads, ref_heads, strict=True):
+            log_probs = masked_log_probs(logits, mask)
+            pick = torch.multinomial(log_probs.detach().exp(), 1, generator=action_gen).squeeze(1)
+            picks.append(pick)
+            chosen = chosen + log_probs.gather(1, pick[:, None]).squeeze(1)
+            kl_rows = kl_rows + exact_kl(logits, ref_logits, mask)
+        actions = picks[0] if len(picks) == 1 else torch.stack(picks, dim=1)
+        rewards = _checked_rewards(reward_fn(obs, actions.numpy()), len(actions))
+        advantage = torch.as_tensor(rewards - baseline(rewards), dtype=heads[0].dtype)
+        kl = torch.as_tensor(kl_rows).mean()
         loss = -(advantage * chosen).mean() + config.beta_kl * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -242,6 +256,17 @@ def _train(
         if callback is not None:
             callback(step, policy)
     return log
+
+
+def _single(logits: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor):
+        raise ValueError("this takes a plain categorical policy, not a factored one")
+    return logits
+
+
+def _heads(logits: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """A policy's logits as a tuple of heads (one for a plain categorical policy)."""
+    return (logits,) if isinstance(logits, torch.Tensor) else tuple(logits)
 
 
 class _RunningBaseline:

@@ -19,6 +19,7 @@ from oversight.metrics.formulas import (
     rate_matches_formula,
     wilson_interval,
 )
+from oversight.metrics.rates import cluster_bootstrap, clustered_rate, t_interval
 from oversight.metrics.ratings import bradley_terry, elo, rating_intervals
 from oversight.metrics.scoring import brier_score, log_loss, mean_ci
 from oversight.metrics.verdicts import (
@@ -37,6 +38,8 @@ __all__ = [
     "bradley_terry",
     "brier_score",
     "catch_rate",
+    "cluster_bootstrap",
+    "clustered_rate",
     "elo",
     "expected_calibration_error",
     "false_alarm_rate",
@@ -58,6 +61,7 @@ __all__ = [
     "roc_curve",
     "safety",
     "safety_curve",
+    "t_interval",
     "verdict_metrics",
     "wilson_interval",
 ]

@@ -235,3 +235,39 @@ def bar_plot(
         ax.set_ylabel(ylabel)
         ax.grid(False, axis="x")
         return _png(fig)
+
+
+def heatmap(
+    values: np.ndarray,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xticks: Sequence[str],
+    yticks: Sequence[str],
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+) -> bytes:
+    """A grid of values (rows along y, columns along x), each cell annotated; NaN cells blank."""
+    v = np.asarray(values, dtype=float)
+    if v.shape != (len(yticks), len(xticks)):
+        raise ValueError(
+            f"heatmap values have shape {v.shape}, ticks say {(len(yticks), len(xticks))}"
+        )
+    with _figure(title) as (fig, ax):
+        image = ax.imshow(
+            np.ma.masked_invalid(v), vmin=vmin, vmax=vmax, cmap="viridis", origin="lower"
+        )
+        fig.colorbar(image, ax=ax)
+        ax.set_xticks(np.arange(len(xticks)), list(xticks))
+        ax.set_yticks(np.arange(len(yticks)), list(yticks))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        for (i, j), x in np.ndenumerate(v):
+            if np.isfinite(x):
+                dark = x > vmin + 0.6 * (vmax - vmin)
+                ax.text(
+                    j, i, f"{x:.2f}", ha="center", va="center", color="black" if dark else "white"
+                )
+        ax.grid(False)
+        return _png(fig)

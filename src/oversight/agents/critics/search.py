@@ -32,7 +32,6 @@ from oversight.core.records import Claim, Message
 from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Line, Program
 from oversight.envs.programs.env import ProgramContext
-from oversight.envs.programs.interpreter import CompiledProgram
 from oversight.envs.programs.solver import solve, solve_cost, target_lines
 from oversight.protocols.engine import Episode
 
@@ -80,8 +79,7 @@ class Tester:
         self.ctx = ctx
         self.meter = Meter(budget)
         self.cost = len(ctx.reference) + len(ctx.artifact)
-        self._r = CompiledProgram(ctx.reference)
-        self._p = CompiledProgram(ctx.artifact)
+        self._r, self._p = ctx.compiled
         self.found: int | None = None
 
     @property

@@ -190,7 +190,9 @@ def compose(
     prev, before = source, source
     for i in range(1, choice["depth"] + 1):
         op, arg = CHAIN_OPS[choice[f"op{i}"]], ARGS[choice[f"arg{i}"]]
-        other: str | int = {"const": _const(op, r, bits), "x": INPUT_VAR, "prev": before}[arg]
+        other: str | int = (
+            _const(op, r, bits) if arg == "const" else {"x": INPUT_VAR, "prev": before}[arg]
+        )
         target = next(names)
         chain.append(_assign(target, op, prev, other))
         before, prev = prev, target
@@ -229,10 +231,10 @@ def compose(
         if payload == "merge" and later:
             j = int(r.choice(later))
             old = rest[j]
-            op, c0 = old.expr.op, old.expr.args[1]
-            assert op is not None and isinstance(c0, Const)
-            tail.append(_assign(y, op, y, c0.value))
-            replaced = (j, _assign(OUTPUT_VAR, op, OUTPUT_VAR, y))
+            old_op, c0 = old.expr.op, old.expr.args[1]
+            assert old_op is not None and isinstance(c0, Const)  # ``later`` holds only these
+            tail.append(_assign(y, old_op, y, c0.value))
+            replaced = (j, _assign(OUTPUT_VAR, old_op, OUTPUT_VAR, y))
         else:
             tail.append(_assign(OUTPUT_VAR, "^", OUTPUT_VAR, y))
     inserted = [*chain, *gate_lines, *tail]

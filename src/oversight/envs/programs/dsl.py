@@ -394,3 +394,23 @@ def statically_live(program: Program) -> np.ndarray:
             live.discard(line.target)
         live |= line.reads()
     return flags
+
+
+def backward_slice(program: Program, index: int) -> list[int]:
+    """Indices of the lines line ``index`` depends on, itself included, ascending: running only
+    these lines gives the values line ``index`` reads exactly as the whole program would.
+
+    A guarded line may not fire, so it keeps its target needed (the earlier definition may be
+    the one that holds) and adds its guard's operands.
+    """
+    needed = set(program.lines[index].reads())
+    out = [index]
+    for i in range(index - 1, -1, -1):
+        line = program.lines[i]
+        if line.target not in needed:
+            continue
+        out.append(i)
+        if line.guard is None:
+            needed.discard(line.target)
+        needed |= line.reads()
+    return sorted(out)

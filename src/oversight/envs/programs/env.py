@@ -15,6 +15,7 @@ from oversight.core.seeding import derive_seed, rng
 from oversight.envs.base import Case
 from oversight.envs.programs.dsl import Program, parse
 from oversight.envs.programs.generator import GeneratorConfig, Reference, generate_reference
+from oversight.envs.programs.interpreter import CompiledProgram
 from oversight.envs.programs.makers import (
     TRIGGER_FAMILIES,
     Made,
@@ -47,6 +48,12 @@ class ProgramContext:
     @cached_property
     def artifact_lines(self) -> frozenset[str]:
         return frozenset(map(str, self.artifact.lines))
+
+    @cached_property
+    def compiled(self) -> tuple[CompiledProgram, CompiledProgram]:
+        """R and P compiled for vectorized runs (once per context: compiling costs more than
+        running a small batch)."""
+        return CompiledProgram(self.reference), CompiledProgram(self.artifact)
 
 
 class CaseMix(Strict):

@@ -91,7 +91,7 @@ def _constants(line: Line) -> list[int]:
 
 
 def _program_rows(
-    program: Program, other_lines: frozenset[str], is_artifact: bool, tag: str
+    program: Program, other_lines: frozenset[str], is_artifact: bool, tag: str, solver: bool
 ) -> np.ndarray:
     """Feature rows of one program's lines (see :data:`FEATURE_NAMES`)."""
     bits = program.bits
@@ -124,9 +124,10 @@ def _program_rows(
             row[_COL["targetable"]] = 1.0
             # Solving is reading, not running: it costs no budget. A fixed stream per line keeps
             # the features a pure function of the programs.
-            r = rng(0, "line-features", tag, i)
-            yields = any(solve(program, i, r) is not None for _ in range(_FEATURE_SOLVES))
-            row[_COL["solver_yields"]] = float(yields)
+            if solver:
+                r = rng(0, "line-features", tag, i)
+                yields = any(solve(program, i, r) is not None for _ in range(_FEATURE_SOLVES))
+                row[_COL["solver_yields"]] = float(yields)
         # Temps defined by a line the other program lacks mark a new chain (a trigger); ``out``
         # and ``x`` are excluded because every line reads them.
         row[_COL["reads_new_temp"]] = float(any(new_temp.get(v, False) for v in reads))
@@ -135,14 +136,46 @@ def _program_rows(
     return rows
 
 
-def line_features(ctx: ProgramContext) -> np.ndarray:
+def line_features(ctx: ProgramContext, solver: bool = True) -> np.ndarray:
     """Features of every candidate line, shape ``(len(P) + len(R), N_FEATURES)``, float32.
 
     Rows follow :func:`candidate_programs`. Everything is read from R and P; nothing is run.
+    With ``solver=False`` the ``solver_yields`` column stays 0, for critics that pay for every
+    solver call (the column costs two calls per target line).
     """
     return np.concatenate(
         [
-            _program_rows(ctx.artifact, ctx.reference_lines, True, "artifact"),
-            _program_rows(ctx.reference, ctx.artifact_lines, False, "reference"),
+            _program_rows(ctx.artifact, ctx.reference_lines, True, "artifact", solver),
+            _program_rows(ctx.reference, ctx.artifact_lines, False, "reference", solver),
         ]
     )
+
+
+SUMMARY_NAMES: tuple[str, ...] = (
+    "length",
+    "guards",
+    "writes_out",
+    "copy",
+    *(f"op{op}" for op in (*UNARY_OPS, *BINARY_OPS)),
+)
+"""Column names of :func:`program_summary`."""
+
+
+def program_summary(program: Program) -> np.ndarray:
+    """What one program looks like as a whole, read from its text: its length (over 64), and
+    the share of lines that are guarded, write ``out``, copy, or use each operator."""
+    row = np.zeros(len(SUMMARY_NAMES), dtype=np.float32)
+    n = max(1, len(program))
+    row[0] = len(program) / 64
+    for line in program.lines:
+        row[1] += line.guard is not None
+        row[2] += line.target == OUTPUT_VAR
+        op = line.expr.op
+        if op is None:
+            row[3] += 1
+        elif len(line.expr.args) == 1:
+            row[4 + UNARY_OPS.index(op)] += 1
+        else:
+            row[4 + len(UNARY_OPS) + BINARY_OPS.index(op)] += 1
+    row[1:] /= n
+    return row

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oversight.agents.attacker import AdaptiveAttacker
+from oversight.agents.attackers import AdaptiveAttacker
 from oversight.agents.critics import SearchCritic
 from oversight.core.records import Transcript
 from oversight.core.runs import RunStore
