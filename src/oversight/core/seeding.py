@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -16,3 +18,24 @@ def derive_seed(seed: int, *keys: object) -> int:
 def rng(seed: int, *keys: object) -> np.random.Generator:
     """A numpy generator for the stream named by ``keys`` under ``seed``."""
     return np.random.default_rng(derive_seed(seed, *keys))
+
+
+@contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """torch on one thread with deterministic kernels for the duration, both restored after.
+
+    Training is then bit-reproducible given its seeds; and these networks are small, so a
+    second thread buys nothing. torch is imported here, not at module level, so that this
+    module stays importable without it.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)

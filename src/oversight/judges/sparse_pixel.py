@@ -26,7 +26,7 @@ from torch import nn
 
 from oversight.core.errors import OversightError
 from oversight.core.files import atomic_path, read_checkpoint
-from oversight.core.seeding import derive_seed, rng
+from oversight.core.seeding import derive_seed, deterministic_torch, rng
 from oversight.envs.digits.data import N_CLASSES, N_PIXELS, random_masks
 
 INPUT_DIM = 2 * N_PIXELS
@@ -146,11 +146,7 @@ def train_sparse_judge(
         raise ValueError(
             f"need k >= 1, steps >= 0, batch_size >= 1; got {k}, {steps}, {batch_size}"
         )
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
+    with deterministic_torch():
         judge = new_judge(k, derive_seed(seed, "sparse_judge", "init", k))
         _fit(
             judge.net,
@@ -164,9 +160,6 @@ def train_sparse_judge(
         )
         judge.net.eval()
         return judge
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-        torch.set_num_threads(threads)
 
 
 def _batch_indices(n: int, steps: int, batch_size: int, gen: np.random.Generator) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from oversight.core.seeding import derive_seed, rng
+from oversight.core.seeding import derive_seed, deterministic_torch, rng
 from oversight.learning.pg_config import PGConfig
 
 ObsT = TypeVar("ObsT")
@@ -196,17 +196,9 @@ def train_policy(
     params = [p for p in policy.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the policy has no trainable parameters")
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(config.seed, "policy_gradient", "torch"))
-            return _train(policy, ref, params, sample_obs, reward_fn, config, callback)
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-        torch.set_num_threads(threads)
+    with deterministic_torch(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(config.seed, "policy_gradient", "torch"))
+        return _train(policy, ref, params, sample_obs, reward_fn, config, callback)
 
 
 def _train(

@@ -45,7 +45,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from oversight.core.errors import OversightError
 from oversight.core.files import atomic_path, read_checkpoint
 from oversight.core.records import Verdict
-from oversight.core.seeding import derive_seed
+from oversight.core.seeding import derive_seed, deterministic_torch
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.features import N_FEATURES, line_features
 from oversight.learning.tensors import pad_features
@@ -387,14 +387,9 @@ def bce_loss(
 def _deterministic(seed: int) -> Iterator[None]:
     """One thread, deterministic kernels and torch's global generator forked and seeded for the
     duration; every setting restored after, so callers see no side effect."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        with _one_thread(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
+    with deterministic_torch(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _fit(

@@ -47,7 +47,7 @@ from oversight.agents.critics.search import (
 from oversight.core.errors import OversightError
 from oversight.core.files import atomic_path, read_checkpoint
 from oversight.core.records import Claim, Message, Transcript
-from oversight.core.seeding import derive_seed, rng
+from oversight.core.seeding import derive_seed, deterministic_torch, rng
 from oversight.envs.programs.env import ProgramContext, ProgramEnv
 from oversight.envs.programs.features import (
     N_FEATURES,
@@ -336,11 +336,7 @@ def train_pointer(
     """Fit a pointer by binary cross-entropy of each pointed line's logit against
     ``confirmed``. Deterministic: the same examples and seed give bit-identical parameters
     (single thread, deterministic kernels, a seeded generator for shuffling)."""
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
+    with deterministic_torch():
         net = new_pointer(seed, hidden).train()
         if not examples:
             return net.eval()
@@ -362,9 +358,6 @@ def train_pointer(
                 loss.backward()
                 opt.step()
         return net.eval()
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-        torch.set_num_threads(threads)
 
 
 def collect_and_train(

@@ -45,7 +45,7 @@ from oversight.core.config import Strict
 from oversight.core.errors import OversightError
 from oversight.core.files import atomic_path, read_checkpoint
 from oversight.core.records import Artifact, Claim, Message, Problem, Transcript
-from oversight.core.seeding import rng
+from oversight.core.seeding import deterministic_torch, rng
 from oversight.envs.programs.dsl import OUTPUT_VAR, Expr, Line, Program, backward_slice
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.features import (
@@ -380,11 +380,7 @@ def train_probe(
     ``seed``."""
     if not examples:
         return net.eval()
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
+    with deterministic_torch():
         x, lengths = pad_features([e.features for e in examples])
         width = x.shape[1]
         targets = torch.zeros((len(examples), width), dtype=torch.bool)
@@ -421,9 +417,6 @@ def train_probe(
                 loss.backward()
                 opt.step()
         return net.eval()
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-        torch.set_num_threads(threads)
 
 
 # --- persistence -----------------------------------------------------------------------------

@@ -396,16 +396,13 @@ def statically_live(program: Program) -> np.ndarray:
     return flags
 
 
-def backward_slice(program: Program, index: int) -> list[int]:
-    """Indices of the lines line ``index`` depends on, itself included, ascending: running only
-    these lines gives the values line ``index`` reads exactly as the whole program would.
-
-    A guarded line may not fire, so it keeps its target needed (the earlier definition may be
-    the one that holds) and adds its guard's operands.
-    """
-    needed = set(program.lines[index].reads())
-    out = [index]
-    for i in range(index - 1, -1, -1):
+def dependencies(program: Program, needed: set[str], end: int) -> list[int]:
+    """Indices of the lines before ``end`` that the variables ``needed`` at ``end`` depend on
+    (a static backward slice), last first. A guarded line may not fire, so it keeps its target
+    needed (an earlier definition may be the one that holds) and adds its guard's operands."""
+    needed = set(needed)
+    out: list[int] = []
+    for i in range(end - 1, -1, -1):
         line = program.lines[i]
         if line.target not in needed:
             continue
@@ -413,4 +410,10 @@ def backward_slice(program: Program, index: int) -> list[int]:
         if line.guard is None:
             needed.discard(line.target)
         needed |= line.reads()
-    return sorted(out)
+    return out
+
+
+def backward_slice(program: Program, index: int) -> list[int]:
+    """Indices of the lines line ``index`` depends on, itself included, ascending: running only
+    these lines gives the values line ``index`` reads exactly as the whole program would."""
+    return sorted([index, *dependencies(program, program.lines[index].reads(), index)])

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from oversight.core.budget import Meter
 from oversight.core.errors import OversightError
 from oversight.core.records import Check
-from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Program
+from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Program, dependencies
 from oversight.envs.programs.interpreter import eval_line, run_steps
 
 Order = Literal["backward", "random"]
@@ -208,17 +208,7 @@ def output_cone(program: Program) -> list[int]:
     Reading the program is free; a guarded line also reads its target, so it never ends the
     dependency on that target.
     """
-    needed = {OUTPUT_VAR}
-    cone: list[int] = []
-    for i in range(len(program) - 1, -1, -1):
-        line = program.lines[i]
-        if line.target not in needed:
-            continue
-        cone.append(i)
-        if line.guard is None:
-            needed.discard(line.target)
-        needed |= line.reads()
-    return cone
+    return dependencies(program, {OUTPUT_VAR}, len(program))
 
 
 @dataclass
