@@ -55,7 +55,7 @@ def build(env: ProgramEnv, seeds: range) -> list[Item]:
                 made = make(tag, ref, r, RARITY)
             except OversightError:  # e.g. no net saving left for a long trigger
                 continue
-            artifact = env.artifact(problem, made, tag, tag)
+            artifact = env.artifact(problem, made, tag)
             out.append(Item(problem, artifact, env.context(problem, artifact), made, tag))
     return out
 

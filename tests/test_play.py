@@ -38,12 +38,11 @@ def cases(n: int = 2) -> list[Case[ProgramContext]]:
 
 def test_program_cases_follow_the_mix_and_rebuild_from_records():
     made = list(ENV.cases(0))
-    assert [c.artifact.id.split("/")[-1] for c in made] == [
-        "honest0",
-        "honest1",
-        "lazy",
-        "literal-k4",
-    ]
+    assert [c.gold.info["tag"] for c in made] == ["honest0", "honest1", "lazy", "literal-k4"]
+    # the id parties read is opaque: the same form for every maker, naming none
+    assert all(c.artifact.id.startswith(f"{c.problem.id}/") for c in made)
+    assert {len(c.artifact.id) for c in made} == {len(made[0].artifact.id)}
+    assert not any(c.gold.info["tag"] in c.artifact.id for c in made)
     assert [c.gold.kind for c in made] == ["honest", "honest", "lazy", "backdoor"]
     assert [c.artifact.id for c in ENV.cases(0)] == [c.artifact.id for c in made]  # seeded
     for c in made:

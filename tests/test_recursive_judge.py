@@ -35,7 +35,7 @@ def episode(seed: int, maker: str = "backdoor", family: str = "literal") -> tupl
     problem, ref = ENV.reference(seed)
     r = np.random.default_rng(seed)
     made = make_backdoor(ref, r, family, 8) if maker == "backdoor" else make_honest(ref, r)
-    art = ENV.artifact(problem, made, maker, maker)
+    art = ENV.artifact(problem, made, maker)
     ctx = ENV.context(problem, art)
     return Episode(f"{seed}/{maker}", problem, art, ctx), ENV.gold(ctx, made)
 

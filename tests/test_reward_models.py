@@ -49,7 +49,7 @@ def build(env: ProgramEnv, seeds: range) -> list[Item]:
                 made = make(tag, ref, r, RARITY)
             except OversightError:  # e.g. no net saving left for a long trigger
                 continue
-            artifact = env.artifact(problem, made, tag, tag)
+            artifact = env.artifact(problem, made, tag)
             ctx = env.context(problem, artifact)
             out.append(Item(problem.id, ctx, tag, env.gold(ctx, made).label))
     return out

@@ -31,6 +31,11 @@ def client(run: tuple[Path, list[Transcript]]) -> TestClient:
     return TestClient(viewer_app(run[0].parent))
 
 
+def first(transcripts: list[Transcript], arm: str, kind: str) -> Transcript:
+    """The first transcript of ``arm`` whose artifact a ``kind`` maker made (problem 0's)."""
+    return next(t for t in transcripts if t.arm == arm and t.require_gold().kind == kind)
+
+
 def ids(rows) -> list[str]:
     return [r.episode_id for r in rows]
 
@@ -110,14 +115,14 @@ def test_search_over_what_agents_wrote(run, fts):
     assert find("zebra nothing-like-this") == []
     assert find("t(") == ["planted/caught"]  # a short term (below the trigram length)
     # the artifact's content: a line only the lazy artifacts of problem 0 keep
-    lazy = next(t for t in transcripts if t.episode_id == "direct/programs-0/lazy")
-    honest = next(t for t in transcripts if t.episode_id == "direct/programs-0/honest")
+    lazy = first(transcripts, "direct", "lazy")
+    honest = first(transcripts, "direct", "honest")
     line = next(
         ln
         for ln in lazy.artifact.content.splitlines()
         if ln not in honest.artifact.content and ln not in transcripts[3].artifact.content
     )
-    assert "direct/programs-0/lazy" in find(line)
+    assert lazy.episode_id in find(line)
     assert find('quote"s') == []  # a double quote does not break the query
     assert index.count(Filters(text="zebra", arm="direct")) == 0
 
@@ -224,9 +229,10 @@ def test_other_environments_and_unscored_transcripts(run, client):
 def test_page_shows_appended_transcripts(run, client):
     path, _ = run
     assert client.get("/runs/run-a").status_code == 200  # builds the index
-    RunStore(path).append(real_transcripts(problems=1, tag="-resumed"))
+    resumed = real_transcripts(problems=1, tag="-resumed")
+    RunStore(path).append(resumed)
     page = client.get("/runs/run-a", params={"q": "", "arm": "direct", "size": 100}).text
-    assert "direct-resumed/programs-0/lazy" in page
+    assert first(resumed, "direct", "lazy").episode_id in page
 
 
 def test_run_list(run, client, tmp_path):
@@ -278,7 +284,7 @@ def test_agent_text_is_escaped(client):
 
 def test_transcript_page_shows_checks_verdict_gold_and_diff(client, run):
     _, transcripts = run
-    t = next(t for t in transcripts if t.episode_id == "assisted/programs-0/lazy")
+    t = first(transcripts, "assisted", "lazy")
     page = client.get(f"/runs/run-a/episodes/{t.episode_id}").text
     assert f"reject by rule <code>{t.verdict.rule}</code>" in page
     assert f"spent {t.verdict.spent} of {t.verdict.budget}" in page

@@ -56,7 +56,7 @@ def program_transcripts(n_problems: int = 3, plant: bool = False) -> list[Transc
         problem, ref = env.reference(seed)
         r = rng(0, "web-test", seed)
         for made in (make_honest(ref, r), make_backdoor(ref, r, "literal", 4)):
-            artifact = env.artifact(problem, made, made.kind, made.kind)
+            artifact = env.artifact(problem, made, made.kind)
             if plant:
                 artifact = artifact.model_copy(update={"author": PLANTED})
             gold = env.gold(env.context(problem, artifact), made)

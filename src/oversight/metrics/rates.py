@@ -66,9 +66,10 @@ _T975 = (
 )  # fmt: skip
 
 
-def t_interval(values: ArrayLike) -> Estimate:
-    """Mean of per-replicate values (seeds) with a 95% Student t interval; NaN values are
-    dropped, and the interval is NaN with fewer than two replicates."""
+def t_interval(values: ArrayLike, low: float = -math.inf, high: float = math.inf) -> Estimate:
+    """Mean of per-replicate values (seeds) with a 95% Student t interval, clipped to
+    ``[low, high]`` (a rate's interval stays in [0, 1]); NaN values are dropped, and the
+    interval is NaN with fewer than two replicates."""
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
     if v.size == 0:
@@ -78,4 +79,4 @@ def t_interval(values: ArrayLike) -> Estimate:
         return Estimate(mean, float("nan"), float("nan"), 1)
     t = _T975[v.size - 2] if v.size - 1 <= len(_T975) else 1.96
     half = t * float(v.std(ddof=1)) / math.sqrt(v.size)
-    return Estimate(mean, mean - half, mean + half, int(v.size))
+    return Estimate(mean, max(low, mean - half), min(high, mean + half), int(v.size))

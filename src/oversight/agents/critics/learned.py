@@ -9,15 +9,17 @@ Per artifact it ranks the candidates the solver can aim at (guards and compariso
 constant, :func:`~oversight.envs.programs.solver.target_lines`), then, line by line in that
 order, asks the solver for up to ``solves_per_line`` inputs and tests them in a batch with the
 same :class:`~oversight.agents.critics.Tester` and budget as the search critics, until P and R
-differ or the budget is spent. There is no random-testing fallback, so the ``random`` pointer (a
-seeded random order: same solver, same budget) isolates what the ranking is worth.
+differ or the budget is spent; every solver call is charged to that budget. There is no random-
+testing fallback, so the ``random`` pointer (a seeded random order: same solver, same budget)
+isolates what the ranking is worth.
 
-The ranking comes from :class:`PointerNet`: per-line features (:func:`line_features`, computed by
-reading only) go through a per-line MLP and one transformer encoder layer over the candidate
-sequence, and a linear head gives one logit per line: the chance that aiming the solver at that
-line yields a counterexample the judge confirms. It is trained (:func:`train_pointer`) only on
-the judge's confirmations recorded in transcripts (:func:`examples_from_transcripts`), never on
-gold; :func:`collect_and_train` alternates collecting and training.
+The ranking comes from :class:`PointerNet`: per-line features (:func:`pointer_features`,
+computed by reading only, no solver call) go through a per-line MLP and one transformer encoder
+layer over the candidate sequence, and a linear head gives one logit per line: the chance that
+aiming the solver at that line yields a counterexample the judge confirms. It is trained
+(:func:`train_pointer`) only on the judge's confirmations recorded in transcripts
+(:func:`examples_from_transcripts`), never on gold; :func:`collect_and_train` alternates
+collecting and training.
 
 torch is imported at module level: import this module lazily (nothing in ``oversight`` imports
 it at import time), so that ``import oversight`` works without torch.
@@ -56,13 +58,12 @@ from oversight.envs.programs.features import (
     line_features,
     pointed_line,
 )
-from oversight.envs.programs.solver import solve
 from oversight.learning.tensors import pad_features
 from oversight.protocols.engine import CRITIQUE, Episode, Judge, run_protocol
 
 Pointer = Literal["learned", "random"]
 
-_FORMAT = "oversight.pointer/1"
+_FORMAT = "oversight.pointer/2"  # 2: features without the solver column
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -138,6 +139,12 @@ def new_pointer(seed: int, hidden: int = 32) -> PointerNet:
         return PointerNet(hidden=hidden).eval()
 
 
+def pointer_features(ctx: ProgramContext) -> np.ndarray:
+    """What the pointer reads: :func:`line_features` without the ``solver_yields`` column,
+    whose solver calls this budgeted critic would have to pay for before pointing."""
+    return line_features(ctx, solver=False)
+
+
 def pointer_logits(net: PointerNet, features: Sequence[np.ndarray]) -> list[np.ndarray]:
     """One logit per candidate line for each feature array (one batched forward pass)."""
     if not features:
@@ -200,7 +207,7 @@ class LearnedCritic:
         """The pointer's logits per candidate line of each context (None for a random pointer)."""
         if self.pointer != "learned" or self.net is None:
             return None
-        return pointer_logits(self.net, [line_features(c) for c in contexts])
+        return pointer_logits(self.net, [pointer_features(c) for c in contexts])
 
     def critique(self, ctx: ProgramContext, key: str, logits: np.ndarray | None = None) -> Claim:
         """One claim about one artifact; ``key`` names the random stream. ``logits`` may be
@@ -250,7 +257,7 @@ class LearnedCritic:
             if not tester.tests_left:
                 break
             program, i = candidates[j]
-            tries = (solve(program, i, r) for _ in range(self.config.solves_per_line))
+            tries = (tester.solve(program, i, r) for _ in range(self.config.solves_per_line))
             # Duplicates would only waste budget.
             xs = list(dict.fromkeys(x for x in tries if x is not None))
             if xs and tester.test(xs) is not None:
@@ -316,7 +323,7 @@ def examples_from_transcripts(
             if claim is None or claim.line is None:
                 continue
             if features is None:
-                features = line_features(ctx)
+                features = pointer_features(ctx)
             if not 0 <= claim.line < len(features):
                 continue  # a pointer in some other numbering
             confirmed = claim.input is not None and _judge_confirmed(t, m.role, claim.input)

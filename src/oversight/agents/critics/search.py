@@ -14,7 +14,9 @@ It returns a :class:`~oversight.core.records.Claim` with a graded suspicion in [
 
 Strategies: ``random`` tests uniform random inputs; ``guided`` first reads the guards and
 comparisons that differ between R and P (then the rest) and solves for inputs that reach them
-(see :mod:`oversight.envs.programs.solver`), then spends what is left on random tests.
+(see :mod:`oversight.envs.programs.solver`), then spends what is left on random tests;
+``solver`` tests only the solver's inputs (the solver-only baseline: what inverting the syntax
+finds without random luck). Every solver call is charged :func:`solve_cost`.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ STRUCTURE_CAP = 0.9
 class CriticConfig(Strict):
     """Settings shared by every program critic."""
 
-    kind: Literal["random", "guided", "learned", "pointer_random"] = "guided"
+    kind: Literal["random", "guided", "solver", "learned", "pointer_random"] = "guided"
     budget_fraction: float = Field(
         1 / 64, gt=0, le=1, description="Compute as a share of an exhaustive scan of R and P."
     )
@@ -98,14 +100,18 @@ class Tester:
             self.found = int(xs[diff[0]])
         return self.found
 
+    def pay(self, cost: int) -> bool:
+        """Charge ``cost`` line evaluations of work other than testing; False (and nothing
+        charged) when the budget cannot pay for it."""
+        if not self.meter.can_afford(cost):
+            return False
+        self.meter.charge(cost)
+        return True
+
     def solve(self, program: Program, line: int, r: np.random.Generator) -> int | None:
         """One solver call aimed at ``line`` of ``program``, charged :func:`solve_cost`; None
         when it fails or the budget cannot pay for it."""
-        cost = solve_cost(program, line)
-        if not self.meter.can_afford(cost):
-            return None
-        self.meter.charge(cost)
-        return solve(program, line, r)
+        return solve(program, line, r) if self.pay(solve_cost(program, line)) else None
 
     def random(self, r: np.random.Generator) -> int | None:
         n = self.tests_left
@@ -126,12 +132,13 @@ def changed_targets(ctx: ProgramContext) -> list[tuple[Program, int]]:
 
 
 def solved_inputs(
-    targets: Sequence[tuple[Program, int]], r: np.random.Generator, tries: int
+    tester: Tester, targets: Sequence[tuple[Program, int]], r: np.random.Generator, tries: int
 ) -> Iterable[int]:
-    """Solver candidates for each target in order (lazily, so unread targets cost nothing)."""
+    """Solver candidates for each target in order, each call charged to ``tester`` (lazily, so
+    unread targets cost nothing)."""
     for program, i in targets:
         for _ in range(tries):
-            x = solve(program, i, r)
+            x = tester.solve(program, i, r)
             if x is not None:
                 yield x
 
@@ -152,8 +159,10 @@ class SearchCritic:
     """Random or guided testing within a compute budget (see module docstring)."""
 
     def __init__(self, config: CriticConfig, seed: int = 0, name: str | None = None):
-        if config.kind not in ("random", "guided"):
-            raise ValueError(f"SearchCritic takes kind random or guided, not {config.kind!r}")
+        if config.kind not in ("random", "guided", "solver"):
+            raise ValueError(
+                f"SearchCritic takes kind random, guided or solver, not {config.kind!r}"
+            )
         self.config = config
         self.seed = seed
         self.name = name or f"critic-{config.kind}"
@@ -162,14 +171,14 @@ class SearchCritic:
         """One claim about one artifact; ``key`` names the random stream."""
         r = rng(self.seed, self.name, key)
         tester = Tester(ctx, critic_budget(ctx, self.config.budget_fraction))
-        if self.config.kind == "guided":
-            candidates = solved_inputs(changed_targets(ctx), r, self.config.solves_per_line)
+        if self.config.kind in ("guided", "solver"):
+            candidates = solved_inputs(tester, changed_targets(ctx), r, self.config.solves_per_line)
             while tester.tests_left and tester.found is None:
                 batch = [x for _, x in zip(range(64), candidates, strict=False)]
                 if not batch:
                     break
                 tester.test(batch)
-        if tester.found is None:
+        if tester.found is None and self.config.kind != "solver":
             tester.random(r)
         return claim_from(tester, ctx, self.name)
 

@@ -122,8 +122,8 @@ def _program_rows(
         row[_COL["statically_live"]] = float(live[i])
         if i in targets:
             row[_COL["targetable"]] = 1.0
-            # Solving is reading, not running: it costs no budget. A fixed stream per line keeps
-            # the features a pure function of the programs.
+            # Budgeted critics read features without this column (its solver calls would be
+            # theirs to pay). A fixed stream per line keeps the features a pure function.
             if solver:
                 r = rng(0, "line-features", tag, i)
                 yields = any(solve(program, i, r) is not None for _ in range(_FEATURE_SOLVES))
@@ -141,7 +141,7 @@ def line_features(ctx: ProgramContext, solver: bool = True) -> np.ndarray:
 
     Rows follow :func:`candidate_programs`. Everything is read from R and P; nothing is run.
     With ``solver=False`` the ``solver_yields`` column stays 0, for critics that pay for every
-    solver call (the column costs two calls per target line).
+    solver call (the column costs two solver calls per target line).
     """
     return np.concatenate(
         [

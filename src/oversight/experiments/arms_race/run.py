@@ -37,7 +37,7 @@ from oversight.experiments.progress import progress_bar
 from oversight.judges.budgeted import BudgetedJudge
 from oversight.protocols.engine import CRITIQUE, Agent, pending, play
 
-BASELINES = {"random": "random", "guided": "guided"}
+BASELINES = {"random": "random", "guided": "guided", "solver": "solver"}
 
 
 @dataclass
