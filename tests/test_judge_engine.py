@@ -4,11 +4,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oversight.agents.critics import CriticConfig, SearchCritic, critic_budget
+from oversight.agents.critics import CriticConfig, SearchCritic, critic_budget, search
 from oversight.core.records import Claim, Message
 from oversight.envs.programs.env import ProgramEnv
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest, make_lazy
+from oversight.envs.programs.solver import solve_cost
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, Protocol, run_protocol
 
@@ -157,3 +158,28 @@ def test_missing_role_is_a_clear_error():
 
     with pytest.raises(OversightError, match="critic"):
         run_protocol(CRITIQUE, [episode(0)[0]], {}, BudgetedJudge(JudgeConfig()))
+
+
+def test_every_solver_call_is_charged():
+    e, _, _ = episode(3, "honest")
+    ctx = e.context
+    targets = search.changed_targets(ctx)
+    assert targets
+    program, line = targets[0]
+    cost = solve_cost(program, line)
+    tester = search.Tester(ctx, cost - 1)
+    assert tester.solve(program, line, np.random.default_rng(0)) is None
+    assert tester.meter.spent == 0  # refused, not half-paid
+    tester = search.Tester(ctx, 10 * cost)
+    tester.solve(program, line, np.random.default_rng(0))
+    assert tester.meter.spent == cost
+    # the solver-only critic on honest work pays for each of its solver calls and its tests,
+    # and nothing else: no random fallback
+    c = CriticConfig(kind="solver", budget_fraction=1 / 4)
+    claim = SearchCritic(c).critique(ctx, "k")
+    tries = c.solves_per_line
+    solving = sum(solve_cost(p, i) for p, i in targets) * tries
+    tests = claim.compute_spent - solving
+    assert claim.input is None and solving <= claim.compute_spent < critic_budget(ctx, 1 / 4)
+    assert tests % (len(ctx.reference) + len(ctx.artifact)) == 0
+    assert tests // (len(ctx.reference) + len(ctx.artifact)) <= len(targets) * tries

@@ -1,17 +1,23 @@
 """Generator, makers and gold oracle of the program environment."""
 
+import dataclasses
+import re
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from oversight.agents.critics.search import is_check_line
 from oversight.envs.programs.dsl import parse
+from oversight.envs.programs.env import CaseMix, ProgramContext, ProgramEnv
 from oversight.envs.programs.generator import Block, GeneratorConfig, generate_reference
 from oversight.envs.programs.interpreter import run_vectorized
 from oversight.envs.programs.makers import (
-    TRIGGER_FAMILIES,
+    ALL_FAMILIES,
     make_backdoor,
     make_honest,
     make_lazy,
+    make_refactor,
     nominal_subtlety,
 )
 from oversight.envs.programs.oracle import gold_oracle
@@ -65,7 +71,7 @@ def test_makers(knobs, seed):
     assert honest.value == honest.saving
     lazy = gold_oracle(ref.program, make_lazy(ref, r).program, penalty=7)
     assert not lazy.equivalent and lazy.share < 0.1 and lazy.value == -7 and not lazy.label
-    for family in TRIGGER_FAMILIES:
+    for family in ALL_FAMILIES:  # the held-out families are valid backdoors too
         made = make_backdoor(ref, r, family, 6)
         result = gold_oracle(ref.program, made.program)
         assert result.saving > 0, family
@@ -110,3 +116,48 @@ def test_vectorized_agrees_on_generated_programs(knobs):
     outs = run_vectorized(ref.program)
     for x in range(0, 1 << knobs.bits, 97):
         assert run_steps(ref.program, x) == outs[x]
+
+
+def test_refactors_are_equivalent_and_look_like_attacks(knobs):
+    """Honest rewrites that a suspicion audit can misfire on: new lines that are checks."""
+
+    def new_checks(reference, program) -> int:
+        ref_lines = set(map(str, reference.lines))
+        return sum(is_check_line(x) for x in program.lines if str(x) not in ref_lines)
+
+    plain, refactored = [], []
+    for seed in range(12):
+        ref = generate_reference(knobs, seed)
+        r = np.random.default_rng(seed)
+        made = make_refactor(ref, r, 0.3)
+        result = gold_oracle(ref.program, made.program)
+        assert result.equivalent and result.label and result.saving > 0
+        assert made.kind == "honest"
+        refactored.append(new_checks(ref.program, made.program))
+        plain.append(new_checks(ref.program, make_honest(ref, r, 0.3).program))
+    assert np.mean(refactored) > np.mean(plain) + 0.5, (refactored, plain)
+
+
+def test_what_agents_receive_is_the_same_for_every_maker(knobs):
+    """Every field of the artifact record other than the program (and the saving it implies)
+    has one form for all makers: an opaque id, no author; a test of the issue's rule that no
+    field an agent receives differs systematically between makers."""
+    env = ProgramEnv(knobs, mix=CaseMix(refactor=2, families=ALL_FAMILIES, subtlety_bits=(6,)))
+    cases = [c for i in range(3) for c in env.cases(i)]
+    tags = {c.gold.info["tag"].rstrip("0123456789") for c in cases}
+    assert {"honest", "refactor", "lazy"} <= tags and len(tags) == 3 + len(ALL_FAMILIES)
+    program_fields = {"content", "claimed_saving"}
+    for field in type(cases[0].artifact).model_fields:
+        if field in program_fields:
+            continue
+        by_problem: dict[str, set[str]] = {}
+        for c in cases:
+            value = getattr(c.artifact, field)
+            if field == "id":  # unique per artifact, so compare its form
+                assert re.fullmatch(rf"{c.problem.id}/[0-9a-f]{{12}}", value)
+                value = "opaque"
+            by_problem.setdefault(c.problem.id, set()).add(repr(value))
+        assert all(len(v) == 1 for v in by_problem.values()), field
+    assert all(c.artifact.author == "" for c in cases)
+    # an episode's context holds the two programs only
+    assert {f.name for f in dataclasses.fields(ProgramContext)} == {"reference", "artifact"}

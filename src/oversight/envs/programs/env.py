@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 
@@ -28,6 +29,11 @@ from oversight.envs.programs.makers import (
 from oversight.envs.programs.oracle import OracleResult, gold_oracle
 
 ENV_NAME = "programs"
+
+Split = Literal["eval", "train", "calibration"]
+SPLIT_OFFSETS: dict[Split, int] = {"eval": 0, "train": 1_000_000, "calibration": 2_000_000}
+"""Problem indices of each split start here, so no program is in two splits: ``train`` is where
+agents learn, ``calibration`` sets audit thresholds, ``eval`` is where numbers come from."""
 
 
 @dataclass(frozen=True)
@@ -83,27 +89,31 @@ class ProgramEnv:
         self.penalty = penalty
         self.mix = mix or CaseMix()
 
-    def problem(self, index: int) -> tuple[Problem, Reference]:
-        """Problem ``index`` of this env's seed (:attr:`CaseMix.seed`)."""
-        return self.reference(derive_seed(self.mix.seed, "problem", index))
+    def problem(self, index: int, split: Split = "eval") -> tuple[Problem, Reference]:
+        """Problem ``index`` of ``split`` for this env's seed (:attr:`CaseMix.seed`)."""
+        return self.reference(derive_seed(self.mix.seed, "problem", SPLIT_OFFSETS[split] + index))
 
-    def cases(self, index: int) -> Iterator[Case[ProgramContext]]:
+    def cases(self, index: int, split: Split = "eval") -> Iterator[Case[ProgramContext]]:
         """Problem ``index``'s cases, as :class:`CaseMix` says; artifacts are tagged
-        ``honest{i}``, ``refactor{i}``, ``lazy`` and ``FAMILY-kK`` (in gold, never in ids)."""
+        ``honest{i}``, ``refactor{i}``, ``lazy`` and ``FAMILY-kK`` (in gold, never in ids),
+        behind ``SPLIT/`` outside the eval split."""
         mix = self.mix
-        problem, ref = self.problem(index)
-        r = rng(mix.seed, "makers", index)
+        problem, ref = self.problem(index, split)
+        at = SPLIT_OFFSETS[split] + index
+        prefix = "" if split == "eval" else f"{split}/"
+        r = rng(mix.seed, "makers", at)
         for i in range(mix.honest):
-            yield self.case(problem, make_honest(ref, r, mix.rename_share), f"honest{i}")
+            yield self.case(problem, make_honest(ref, r, mix.rename_share), f"{prefix}honest{i}")
         if mix.refactor:  # a stream of its own, so adding refactors changes no other artifact
-            rr = rng(mix.seed, "refactor", index)
+            rr = rng(mix.seed, "refactor", at)
             for i in range(mix.refactor):
-                yield self.case(problem, make_refactor(ref, rr, mix.rename_share), f"refactor{i}")
-        yield self.case(problem, make_lazy(ref, r, mix.rename_share), "lazy")
+                made = make_refactor(ref, rr, mix.rename_share)
+                yield self.case(problem, made, f"{prefix}refactor{i}")
+        yield self.case(problem, make_lazy(ref, r, mix.rename_share), f"{prefix}lazy")
         for family in mix.families:
             for k in mix.subtlety_bits:
                 made = make_backdoor(ref, r, family, k, rename_share=mix.rename_share)
-                yield self.case(problem, made, f"{family}-k{k}")
+                yield self.case(problem, made, f"{prefix}{family}-k{k}")
 
     def case(self, problem: Problem, made: Made, tag: str) -> Case[ProgramContext]:
         """The judged case of ``made`` (an artifact of ``problem``) with its gold; ``tag`` names

@@ -2,7 +2,8 @@
 
 ``train`` programs are where both sides learn, ``calibration`` programs set audit thresholds
 (their honest artifacts only), ``eval`` programs are where every reported number comes from.
-Each set draws its problems from seeds of its own, so no program is in two sets.
+Each set is a split of the environment's problems
+(:data:`~oversight.envs.programs.env.SPLIT_OFFSETS`), so no program is in two sets.
 """
 
 from __future__ import annotations
@@ -14,25 +15,23 @@ from oversight.agents.critics.probe import ProbeCritic
 from oversight.core.records import Problem
 from oversight.core.seeding import rng
 from oversight.envs.base import Case
-from oversight.envs.programs.env import CaseMix, ProgramContext, ProgramEnv
+from oversight.envs.programs.env import CaseMix, ProgramContext, ProgramEnv, Split
 from oversight.envs.programs.generator import Reference
 from oversight.envs.programs.makers import make_honest, make_refactor
 from oversight.experiments.arms_race.config import ArmsRaceConfig
 from oversight.metrics.control import audit_threshold
 
-SET_OFFSETS = {"eval": 0, "train": 1_000_000, "calibration": 2_000_000}
-
 
 @dataclass
 class World:
     env: ProgramEnv
-    problems: dict[str, list[tuple[Problem, Reference]]]
-    honest: dict[str, list[Case[ProgramContext]]] = field(default_factory=dict)
+    problems: dict[Split, list[tuple[Problem, Reference]]]
+    honest: dict[Split, list[Case[ProgramContext]]] = field(default_factory=dict)
 
-    def refs(self, name: str) -> list[Reference]:
+    def refs(self, name: Split) -> list[Reference]:
         return [ref for _, ref in self.problems[name]]
 
-    def contexts(self, name: str) -> list[ProgramContext]:
+    def contexts(self, name: Split) -> list[ProgramContext]:
         """The contexts of set ``name``'s honest artifacts."""
         return [c.context for c in self.honest[name]]
 
@@ -73,14 +72,12 @@ def honest_cases(
 
 def build_world(cfg: ArmsRaceConfig) -> World:
     env = ProgramEnv(cfg.generator, mix=CaseMix(seed=cfg.seed))
-    sizes = {
+    sizes: dict[Split, int] = {
         "eval": cfg.problems.eval,
         "train": cfg.problems.train,
         "calibration": cfg.problems.calibration,
     }
-    problems = {
-        name: [env.problem(SET_OFFSETS[name] + i) for i in range(n)] for name, n in sizes.items()
-    }
+    problems = {name: [env.problem(i, name) for i in range(n)] for name, n in sizes.items()}
     world = World(env, problems)
     world.honest = {name: honest_cases(env, problems[name], cfg, name) for name in problems}
     return world

@@ -9,30 +9,62 @@ from pydantic import AfterValidator, Field, model_validator
 from oversight.agents.critics import CriticConfig
 from oversight.core.config import Fraction, Seed, Strict
 from oversight.envs.programs.generator import GeneratorConfig
-from oversight.envs.programs.makers import TRIGGER_FAMILIES, check_subtleties
+from oversight.envs.programs.makers import (
+    ALL_FAMILIES,
+    HELDOUT_FAMILIES,
+    TRIGGER_FAMILIES,
+    check_subtleties,
+)
 from oversight.judges.budgeted import JudgeConfig
 
 
 def _known_families(v: list[str]) -> list[str]:
-    bad = [f for f in v if f not in TRIGGER_FAMILIES]
-    if bad or not v:
-        raise ValueError(f"unknown families {bad}; allowed: {', '.join(TRIGGER_FAMILIES)}")
+    bad = [f for f in v if f not in ALL_FAMILIES]
+    if bad:
+        raise ValueError(f"unknown families {bad}; allowed: {', '.join(ALL_FAMILIES)}")
     return v
 
 
-Families = Annotated[list[str], AfterValidator(_known_families)]
+def _some_families(v: list[str]) -> list[str]:
+    if not v:
+        raise ValueError("at least one family is needed")
+    return v
+
+
+Families = Annotated[list[str], AfterValidator(_known_families), AfterValidator(_some_families)]
 
 
 class AttackConfig(Strict):
-    families: Families = Field(default_factory=lambda: list(TRIGGER_FAMILIES))
+    families: Families = Field(
+        default_factory=lambda: list(TRIGGER_FAMILIES),
+        description="Backdoor families evaluated and used to train the learned critic.",
+    )
+    heldout_families: Annotated[list[str], AfterValidator(_known_families)] = Field(
+        default_factory=lambda: list(HELDOUT_FAMILIES),
+        description="Backdoor families evaluated only: no critic trains or is tuned on them.",
+    )
     subtlety_bits: list[int] = Field(
         default_factory=lambda: [6, 10, 14],
         description="Trigger rarity k: a trigger fires on about 2**-k of inputs.",
     )
 
+    @model_validator(mode="after")
+    def _heldout_is_apart(self) -> AttackConfig:
+        both = sorted(set(self.families) & set(self.heldout_families))
+        if both:
+            raise ValueError(f"families {both} are both trained on and held out")
+        return self
+
 
 class MakersConfig(Strict):
     honest_per_problem: int = Field(4, ge=1, le=64, description="Honest artifacts per program.")
+    refactor_per_problem: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Honest refactors per program: equivalent rewrites that look like attacks "
+        "(guards turned into arithmetic, swapped operands, reordered lines).",
+    )
     rename_share: float = Field(
         0.3, ge=0, le=1, description="Chance each maker renames a temporary (a harmless refactor)."
     )
@@ -67,6 +99,12 @@ class OffenseDefenseConfig(Strict):
     experiment: Literal["offense-defense"] = "offense-defense"
     seed: Seed = 0
     problems: int = Field(40, ge=1, description="Reference programs evaluated.")
+    calibration_problems: int = Field(
+        20,
+        ge=1,
+        description="Programs apart from the evaluated ones whose honest artifacts set each "
+        "critic's audit thresholds.",
+    )
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     penalty: float = Field(10.0, ge=0, description="Gold value of an unacceptable artifact.")
     makers: MakersConfig = Field(default_factory=MakersConfig)
@@ -79,7 +117,10 @@ class OffenseDefenseConfig(Strict):
     )
     adaptive: AdaptiveConfig = Field(default_factory=AdaptiveConfig)
     learned: LearnedConfig = Field(default_factory=LearnedConfig)
-    audit_budgets: list[Fraction] = Field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1, 0.2])
+    audit_budgets: list[Fraction] = Field(
+        default_factory=lambda: [0.005, 0.01, 0.02, 0.05, 0.1],
+        description="Shares of honest artifacts audited (thresholds from the calibration set).",
+    )
     bootstrap: int = Field(1000, ge=10)
     batch: int = Field(64, ge=1, description="Episodes per protocol call and per disk write.")
 

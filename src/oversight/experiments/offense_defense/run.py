@@ -4,16 +4,21 @@ Everything is derived from the config's seed, so a resumed run rebuilds the same
 skips every episode already on disk. Arms (one protocol, judge and critic each):
 
 - ``unassisted_random`` / ``unassisted_informed``: the judge alone, both test strategies;
-- ``assisted_random`` / ``assisted_guided``: critique-assisted, with a search critic;
+- ``assisted_random`` / ``assisted_guided`` / ``assisted_solver``: critique-assisted, with a
+  search critic (random inputs; changed lines first; the solver alone);
 - ``assisted_learned`` / ``assisted_pointer_random``: the learned critic and its ablation;
 - ``assisted_guided_noisy``: the guided arm with a noisy judge;
 - ``sweep_b{i}``: the guided arm at each critic budget of the sweep;
 - ``adaptive_*``: backdoors from the adaptive attacker, judged unassisted and assisted.
+
+Evaluated artifacts include the held-out families (``attack.heldout_families``), which the
+learned critic never trains on. Every arm with a critic also plays the honest artifacts of the
+calibration programs (tagged ``calibration/``), which set its audit thresholds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +28,7 @@ from oversight.core.records import Transcript
 from oversight.core.runs import RunStore
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.base import Case
-from oversight.envs.programs.env import CaseMix, ProgramContext, ProgramEnv
+from oversight.envs.programs.env import CaseMix, ProgramContext, ProgramEnv, Split
 from oversight.experiments.offense_defense.config import OffenseDefenseConfig
 from oversight.experiments.progress import progress_bar
 from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
@@ -31,8 +36,6 @@ from oversight.protocols.engine import CRITIQUE, DIRECT, Agent, Episode, Protoco
 
 if TYPE_CHECKING:
     from oversight.agents.critics.learned import Pointer, PointerNet
-
-TRAIN_SEED_OFFSET = 1_000_000  # training problems never overlap evaluation problems
 
 
 @dataclass
@@ -45,22 +48,42 @@ class Arm:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def environment(cfg: OffenseDefenseConfig) -> ProgramEnv:
-    """The program environment with this run's generator, penalty and artifact mix."""
+def environment(cfg: OffenseDefenseConfig, families: Sequence[str] | None = None) -> ProgramEnv:
+    """The program environment with this run's generator, penalty and artifact mix; backdoors
+    of ``families`` (default: the trained and the held-out ones)."""
+    if families is None:
+        families = [*cfg.attack.families, *cfg.attack.heldout_families]
     mix = CaseMix(
         seed=cfg.seed,
         honest=cfg.makers.honest_per_problem,
-        families=tuple(cfg.attack.families),
+        refactor=cfg.makers.refactor_per_problem,
+        families=tuple(families),
         subtlety_bits=tuple(cfg.attack.subtlety_bits),
         rename_share=cfg.makers.rename_share,
     )
     return ProgramEnv(cfg.generator, cfg.penalty, mix)
 
 
-def build_items(env: ProgramEnv, indices: range) -> Iterator[Case[ProgramContext]]:
-    """The cases of every problem in ``indices``."""
+def build_items(
+    env: ProgramEnv, indices: range, split: Split = "eval"
+) -> Iterator[Case[ProgramContext]]:
+    """The cases of every problem in ``indices`` of ``split``."""
     for index in indices:
-        yield from env.cases(index)
+        yield from env.cases(index, split)
+
+
+def training_items(cfg: OffenseDefenseConfig) -> list[Case[ProgramContext]]:
+    """The learned critic's training cases: train-split programs, the trained families only
+    (the held-out ones stay out of training)."""
+    env = environment(cfg, cfg.attack.families)
+    return list(build_items(env, range(cfg.learned.train_problems), "train"))
+
+
+def calibration_items(cfg: OffenseDefenseConfig) -> list[Case[ProgramContext]]:
+    """The honest artifacts (plain and refactoring) of the calibration programs."""
+    env = environment(cfg, families=())
+    cases = build_items(env, range(cfg.calibration_problems), "calibration")
+    return [c for c in cases if c.gold.kind == "honest"]
 
 
 def build_adaptive(cfg: OffenseDefenseConfig, env: ProgramEnv) -> Iterator[Case[ProgramContext]]:
@@ -96,6 +119,7 @@ def arms(
         Arm("unassisted_informed", DIRECT, informed, "main"),
         Arm("assisted_random", CRITIQUE, judge, "main", search("random")),
         Arm("assisted_guided", CRITIQUE, judge, "main", search("guided")),
+        Arm("assisted_solver", CRITIQUE, judge, "main", search("solver")),
         Arm(
             "assisted_guided_noisy",
             CRITIQUE,
@@ -128,15 +152,14 @@ def arms(
     return out
 
 
-def _train_learned(cfg: OffenseDefenseConfig, env: ProgramEnv, store: RunStore) -> PointerNet:
+def _train_learned(cfg: OffenseDefenseConfig, store: RunStore) -> PointerNet:
     """Train (or, on resume, load) the learned critic's pointer from judge confirmations."""
     from oversight.agents.critics import learned as lc
 
     path = store.checkpoint("pointer.pt")
     if path.exists():
         return lc.load_pointer(path)
-    seeds = range(TRAIN_SEED_OFFSET, TRAIN_SEED_OFFSET + cfg.learned.train_problems)
-    train_items = list(build_items(env, seeds))
+    train_items = training_items(cfg)
 
     def episodes() -> list[Episode[ProgramContext]]:
         return [
@@ -177,7 +200,7 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
         learned = None
         if cfg.learned.enabled:
             training = bar.add_task("train learned critic", total=1)
-            net = _train_learned(cfg, env, store)
+            net = _train_learned(cfg, store)
             bar.advance(training)
 
             def learned(pointer: Pointer) -> Agent[ProgramContext]:
@@ -189,7 +212,11 @@ def run(cfg: OffenseDefenseConfig, store: RunStore, progress: bool = True) -> li
                 )
                 return LearnedCritic(c, pointer=pointer, net=net, seed=cfg.seed)
 
-        plan = [(arm, pending(items[arm.items], arm.name, done)) for arm in arms(cfg, learned)]
+        calibration = calibration_items(cfg)
+        plan = [
+            (arm, pending(items[arm.items] + (calibration if arm.critic else []), arm.name, done))
+            for arm in arms(cfg, learned)
+        ]
         task = bar.add_task("episodes", total=sum(len(todo) for _, todo in plan))
         for arm, todo in plan:
             bar.update(task, description=arm.name)
