@@ -177,6 +177,10 @@ def test_trained_attacker_evades_a_fixed_critic_more_than_uniform_choices(traine
             ref = generate_reference(KNOBS, s)
             a = attacker.attack(ref, 10, np.random.default_rng(i), f"d{i}")
             if a.check.valid and a.composed is not None:
+                if p is not None:  # the trained policy's attacks, checked by the gold oracle
+                    gold = gold_oracle(ref.program, a.composed.program)
+                    assert gold.saving > 0 and 0 < gold.share <= 2.0**-10
+                    assert a.composed.exploit in set(gold.diff_inputs.tolist())
                 claim = critic.critique(ProgramContext(ref.program, a.composed.program), f"x{i}")
                 wins.append(claim.input is None and claim.suspicion <= threshold)
             else:
