@@ -24,6 +24,7 @@ NONSENSE = [
     ("rrm-quick", "level0_sweep=[{lying: maybe}]", "level0_sweep.0.lying"),
     ("rrm-quick", "modes=[{name: a, supervision: gold, level0: {checker_budget: -2}}]", "modes.0"),
     ("rrm-quick", "seeds=[1,1]", "seeds"),
+    ("rrm-quick", "modes=[{name: a, supervision: assisted, critic: smart}]", "modes.0.critic"),
     ("rrm-quick", "subtlety_bits=[99]", "subtlety_bits"),
     ("digits-debate-quick", "seed=-4", "seed"),
 ]

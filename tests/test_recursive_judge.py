@@ -7,11 +7,12 @@ import pytest
 from pydantic import ValidationError
 
 from oversight.core.records import Claim, Gold, Message, Transcript
-from oversight.envs.programs.env import ProgramEnv
+from oversight.envs.programs.dsl import Program
+from oversight.envs.programs.env import ProgramContext, ProgramEnv
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.envs.programs.makers import make_backdoor, make_honest
 from oversight.judges.recursive import TraceAssistedJudge, TraceAssistedJudgeConfig
-from oversight.protocols.engine import CRITIQUE, Episode, run_protocol
+from oversight.protocols.engine import CRITIQUE, DIRECT, Episode, run_protocol
 
 KNOBS = GeneratorConfig(bits=12, length=160, rarity_bits=(5, 8), dead_lines=20, redundant_pairs=10)
 ENV = ProgramEnv(KNOBS)
@@ -127,3 +128,28 @@ def test_budget_never_exceeded_and_deterministic() -> None:
                 assert sum(c.cost for c in t.checks) == t.verdict.spent
                 again = judged(seed, x, maker, **cfg)
                 assert again.verdict == t.verdict and again.checks == t.checks
+
+
+def test_own_inputs_give_the_judge_level_0_access_without_a_critic() -> None:
+    """An arm without a critic checks inputs it draws itself, through the same traces: a flaw
+    on half the inputs is caught by a handful of them; with none, nothing is checked."""
+    e, _ = episode(6, "honest")
+    reference = e.context.reference
+    lines = list(reference.lines)
+    del lines[1]  # drops `out = first`: P differs from R almost everywhere
+    broken = ProgramContext(reference, Program(tuple(lines), reference.bits))
+    artifact = e.artifact.model_copy(update={"claimed_saving": 1.0})
+
+    def fresh() -> Episode:  # checks accumulate on an episode: one per run
+        return Episode("own", e.problem, artifact, broken)
+
+    for own, accept in ((0, True), (8, False)):
+        judge = TraceAssistedJudge(TraceAssistedJudgeConfig(budget=BUDGET, own_inputs=own), 1)
+        [t] = run_protocol(DIRECT, [fresh()], {}, judge)
+        assert t.verdict.accept is accept
+        assert t.verdict.rule == ("no_verified_claim" if accept else "own_input_verified")
+    # the judge's own inputs come from a stream of their own: a critic's claim does not move them
+    judge = TraceAssistedJudge(TraceAssistedJudgeConfig(budget=BUDGET, own_inputs=3), 1)
+    alone = run_protocol(DIRECT, [fresh()], {}, judge)[0].checks
+    helped = run_protocol(CRITIQUE, [fresh()], {"critic": Scripted(None)}, judge)[0].checks
+    assert [c.args.get("x") for c in alone] == [c.args.get("x") for c in helped]

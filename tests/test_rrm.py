@@ -15,7 +15,12 @@ from oversight.envs.programs.generator import GeneratorConfig
 from oversight.experiments.config import apply_overrides, read_yaml
 from oversight.experiments.registry import resolve
 from oversight.experiments.rrm import learners, seed_run
-from oversight.experiments.rrm.config import RMConfig, RRMConfig
+from oversight.experiments.rrm.config import (
+    CLEAN_LEVEL0,
+    RMConfig,
+    RRMConfig,
+    RRMExperimentConfig,
+)
 from oversight.experiments.rrm.judging import judge_items
 from oversight.experiments.rrm.seed_run import SeedRun, stage_count
 from oversight.experiments.rrm.world import ArtifactKey, World
@@ -46,7 +51,7 @@ TINY = {
     "critic_rl": {"steps": 3, "batch": 8, "lr": 0.01, "beta_kl": 0.01},
     "improver_rl": {"steps": 6, "batch": 8, "lr": 0.01, "beta_kl": 0.01},
     "rl_evaluations": 6,
-    "level0_sweep": [{}, {"lying": True, "checker_budget": 0}],
+    "level0_sweep": [CLEAN_LEVEL0, {"checker_budget": 0}],
     "transcripts_per_mode": 5,
 }
 
@@ -99,31 +104,33 @@ def test_world_tables_hold_gold_of_every_edit(world: World) -> None:
     assert 0 < labels.mean() < 1
 
 
-def test_judges_of_the_three_supervision_modes(world: World, tmp_path: Path) -> None:
+def test_judges_of_the_supervision_modes(world: World, tmp_path: Path) -> None:
     cfg = tiny()
     t = world.train[0]
     items = [ArtifactKey(t.index, "edit", int(a)) for a in t.actions]
     gold = np.array([world.gold(it)[1] for it in items])
     run = SeedRun(world, cfg, 0, tmp_path / "checkpoints", lambda s: None)
-    critic = run._critic()
-    judge_cfg = cfg.level0_for()
-    verdicts = {
-        s: np.array(
-            [
-                tr.verdict.accept
-                for tr in judge_items(world, items, s, judge_cfg, critic, f"t-{s}", 0, s)
-            ]
-        )
-        for s in ("unassisted", "assisted", "gold")
-    }
-    assert (verdicts["gold"] == gold).all()
-    # Alone, the judge cannot afford one test of R and P: it accepts every valid saving.
-    saving = np.array([world.context(it).claimed_saving > 0 for it in items])
-    assert (verdicts["unassisted"] == saving).all()
+
+    def verdicts(supervision: str, critic: object = None, **level0: object) -> np.ndarray:
+        judge_cfg = cfg.level0_for(**level0)
+        transcripts = judge_items(world, items, supervision, judge_cfg, critic, "t", 0, "arm")
+        return np.array([tr.require_verdict().accept for tr in transcripts])
+
+    assert (verdicts("gold") == gold).all()
     assert len(t.program) + min(len(c.artifact) for c in t.contexts) > cfg.judge_budget
-    # Assisted, with perfect level 0, it never rejects an acceptable edit and catches some.
-    assert not (gold & ~verdicts["assisted"]).any()
-    assert (~gold & ~verdicts["assisted"]).sum() > (~gold & ~verdicts["unassisted"]).sum()
+    # Without level-0 access of its own the judge is the constant rule "accept every saving";
+    # checking its own random inputs with traces, it catches broken edits.
+    saving = np.array([world.context(it).claimed_saving > 0 for it in items])
+    assert (verdicts("unassisted", **CLEAN_LEVEL0, own_inputs=0) == saving).all()
+    alone = verdicts("unassisted", **CLEAN_LEVEL0)
+    assert (~gold & ~alone).sum() > 0
+    # With an exact level 0 no acceptable edit is rejected, and a critic's claim only adds.
+    helped = verdicts("assisted", run._critic(), **CLEAN_LEVEL0)
+    assert not (gold & ~alone).any() and not (gold & ~helped).any()
+    assert (~gold & ~helped).sum() >= (~gold & ~alone).sum()
+    # The default level 0 is imperfect: a sloppy tracer can get an acceptable edit rejected.
+    sloppy = verdicts("unassisted", tracer_epsilon=0.05)
+    assert (gold & ~sloppy).any()
 
 
 def test_depth_two_alternates_rounds_records_and_resumes(
@@ -136,18 +143,25 @@ def test_depth_two_alternates_rounds_records_and_resumes(
     assert [r["round"] for r in result["rounds"]] == [0, 1, 2]
     records = result["records"]
     level1 = [r for r in records if r["level"] == 1]
-    level2 = [r for r in records if r["level"] == 2 and r["mode"] == "assisted"]
+    level2 = [r for r in records if r["level"] == 2 and r["mode"] == "learned"]
     assert len(level1) == len(level2) == 3
     # pools are cumulative: every round's RM saw at least as many verdicts as the last
     claims = [r["level1"]["claims"] for r in result["rounds"]]
     assert [r["verdicts"] for r in level1] == list(np.cumsum(claims))
     assert all(c > 4 for c in claims)  # every line of each of the 4 artifacts was claimed
     assert level2[0]["verdicts"] == 60 and level2[1]["verdicts"] > level2[0]["verdicts"]
-    assert any("critic of round 1" in a for a in level2[1]["assistants"])
+    assert any("learned critic of round 1" in a for a in level2[1]["assistants"])
     gold_rec = next(r for r in records if r["mode"] == "gold")
     assert gold_rec["assistants"] == ["gold oracle (ceiling)"]
+    assert gold_rec["trained"] == ["improver (policy gradient vs gold's labels, exact)"]
     last = result["rounds"][-1]["level2"]
-    for mode in ("unassisted", "assisted", "assisted-noisy-l0", "gold"):
+    # the exact ceiling: best-of-n against gold's labels never accepts a broken edit
+    assert all(p["accepted_broken"] == 0 and p["hacking"] == 0 for p in last["gold"]["bon"])
+    assert "rm_vs_gold" not in last["gold"]["heldout_programs"]
+    shares = result["flaw_shares"]["action_space"]
+    assert 0 < shares["broken"] < 1 and 0 < shares["no_saving"] < 1
+    assert shares["half_or_more"] + shares["under_half"] == pytest.approx(1.0)
+    for mode in ("unassisted", "random_input", "solver_only", "learned", "gold"):
         bon, rl = last[mode]["bon"], last[mode]["rl"]
         assert [p["x"] for p in bon] == cfg.bon_n
         assert len(rl) >= 6 and rl[0]["kl"] == pytest.approx(0.0, abs=1e-6)
@@ -155,9 +169,9 @@ def test_depth_two_alternates_rounds_records_and_resumes(
             assert p["kl"] <= kl_bound(int(p["x"])) + 1e-9
             assert np.isnan(p["hacking"]) or 0 <= p["hacking"] <= 1  # NaN: RM accepts none
     assert len(result["level0_sweep"]) == 2
-    # a lying tracer with no checker hides differences: level 1 gets worse
-    honest, lying = result["level0_sweep"]
-    assert lying["level1_accuracy"] <= honest["level1_accuracy"]
+    # a lying tracer with no checker hides differences: level 1 gets worse than exact level 0
+    clean, unchecked = result["level0_sweep"]
+    assert unchecked["level1_accuracy"] <= clean["level1_accuracy"]
 
     # Resume: nothing is retrained; results are identical.
     def boom(*args: object, **kwargs: object) -> None:
@@ -174,7 +188,7 @@ def test_depth_two_alternates_rounds_records_and_resumes(
     # Killed inside a stage, after its verdicts were saved: the stage is redone from them (its
     # artifacts are not judged again) and comes out the same.
     monkeypatch.undo()
-    (tmp_path / "round1-level2-assisted.pt").unlink()
+    (tmp_path / "round1-level2-learned.pt").unlink()
     judged: list[str] = []
     real = seed_run.judge_items
 
@@ -214,7 +228,7 @@ def test_critic_policy_points_only_at_solver_targets(world: World) -> None:
 
 def test_experiment_end_to_end_with_export(tmp_path: Path) -> None:
     data = apply_overrides(read_yaml("rrm-quick", "rrm"), [])
-    data.update(TINY, seeds=[0, 1], workers=1, bootstrap=20, rounds=1)
+    data.update(TINY, seeds=[0, 1], workers=1, rounds=1)
     config = tmp_path / "tiny.yaml"
     import yaml
 
@@ -225,11 +239,13 @@ def test_experiment_end_to_end_with_export(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["seeds"] == 2
-    assert "pgr.rl.assisted" in metrics and "fit.bon.assisted.alpha" in metrics
+    assert "pgr.rl.learned" in metrics and "fit.bon.learned.alpha" in metrics
+    for arm in ("random_input", "solver_only", "learned"):
+        assert f"level2.round0.{arm}.judge_balanced_accuracy" in metrics
     assert metrics["min_verdicts_per_level2_rm"] >= 60
     report = (out / "report.html").read_text()
     assert "Performance gap recovered" in report and "level-0 errors propagate" in report
-    exported = CliRunner().invoke(app, ["export", str(out), "--arm", "assisted"])
+    exported = CliRunner().invoke(app, ["export", str(out), "--arm", "learned"])
     assert exported.exit_code == 0, exported.output
     prefs = read_rows(out / "export" / "preference.jsonl", PreferenceRow)
     unpaired = read_rows(out / "export" / "unpaired.jsonl", UnpairedRow)
@@ -244,8 +260,127 @@ def test_experiment_end_to_end_with_export(tmp_path: Path) -> None:
 def test_rm_config_defaults_suit_long_programs() -> None:
     cfg = RRMConfig()
     assert cfg.generator.length >= 160 and cfg.judge_budget == 16
-    assert cfg.verdicts_first_round >= 2000 and cfg.rounds >= 3
+    assert cfg.verdicts_first_round >= 1000 and cfg.rounds >= 3
     assert RMConfig().mixer == "conv" and cfg.critic_rl.beta_kl > 0
     assert cfg.improver_rl.beta_kl > 0
     assert len(cfg.bon_n) >= 6 and cfg.rl_evaluations >= 6
     assert GeneratorConfig.model_validate(TINY["generator"]).length == 28
+    # level 0 is imperfect by default; the arms without learning sit beside the learned one
+    l0 = cfg.level0
+    assert l0.tracer_epsilon > 0 and l0.lying and l0.checker_budget < cfg.generator.length
+    assert l0.own_inputs >= 1
+    assert {m.critic for m in cfg.modes if m.supervision == "assisted"} == {
+        "learned",
+        "random_input",
+        "solver_only",
+    }
+    assert len(RRMExperimentConfig().seeds) >= 5
+
+
+def test_every_seed_has_programs_of_its_own() -> None:
+    from oversight.experiments.rrm.world import reference_seeds
+
+    a, b = reference_seeds(0, 6), reference_seeds(1, 6)
+    assert not set(a) & set(b) and not set(a) & set(reference_seeds(0, 6, test=True))
+
+
+MARGIN = 0.05
+"""How much more of the held-out broken edits the learned critic must catch than a baseline.
+Measured on this config (seeds 0-3): 0.09-0.16 over random inputs, 0.06-0.14 over the untrained
+pointer; with the critic's claims replaced by random inputs (the mutation) the gap is 0."""
+
+RARE = {
+    **TINY,
+    "generator": {
+        "bits": 10,
+        "length": 48,
+        "live_guards": 5,
+        "rarity_bits": [6, 8],
+        "decoy_guards": 3,
+        "dead_lines": 4,
+        "redundant_pairs": 2,
+    },
+    "train_refs": 4,
+    "test_refs": 3,
+    "subtlety_bits": [6, 8],
+    "claim_artifacts": 12,
+    "rm": {"epochs": 2, "warm_epochs": 1, "claim_epochs": 10},
+    "critic_rl": {"steps": 10, "batch": 16, "lr": 0.003, "beta_kl": 0.01},
+}
+
+
+def test_learned_critic_beats_random_inputs_on_held_out_programs(tmp_path: Path) -> None:
+    """Level 1 must learn something: trained only from level-0-assisted verdicts, the critic
+    catches more broken edits of held-out programs than a critic claiming random inputs, and
+    than the same critic before training (a pointer at random target lines), by a margin."""
+    from oversight.agents.critics.claim import ClaimCritic, PointerPolicy, RandomInputCritic
+    from oversight.agents.critics.learned import new_pointer
+
+    cfg = RRMConfig.model_validate({**RARE, "depth": 1, "rounds": 2})
+    world = World(cfg, 0)
+    run = SeedRun(world, cfg, 0, tmp_path)
+    run.run()
+    items = [
+        ArtifactKey(t.index, "edit", int(a))
+        for t in world.test
+        for a, ok in zip(t.actions, t.gold_label, strict=True)
+        if not ok and a < len(t.program)  # broken deletions: substitutions are free to reject
+    ]
+    judge_cfg = cfg.level0_for(own_inputs=0)  # the critic's claim alone decides
+
+    def catch(critic: object) -> float:
+        transcripts = judge_items(world, items, "assisted", judge_cfg, critic, "margin", 0)
+        return float(np.mean([not tr.require_verdict().accept for tr in transcripts]))
+
+    learned = catch(run._critic())
+    untrained = catch(ClaimCritic(PointerPolicy(new_pointer(0), run.critic_policy.features)))
+    random_inputs = catch(RandomInputCritic(0))
+    assert learned >= random_inputs + MARGIN, (learned, random_inputs)
+    assert learned >= untrained + MARGIN, (learned, untrained)
+
+
+def test_baseline_critics_read_nothing_or_aim_at_the_change(world: World) -> None:
+    from oversight.agents.critics.claim import RandomInputCritic, SolverOnlyCritic, choices
+
+    t = world.train[0]
+    contexts = t.contexts
+    keys = [f"k{i}" for i in range(len(contexts))]
+    # random inputs: the same key draws the same input whatever the artifact
+    a = RandomInputCritic(0).claims(contexts, keys)
+    b = RandomInputCritic(0).claims(contexts[::-1], keys)
+    assert [c.input for c in a] == [c.input for c in b] and all(c.line is None for c in a)
+    # the solver-only critic points at a solver target, and at a line that changed when one did
+    claims = SolverOnlyCritic(0).claims(contexts, keys)
+    for ctx, c in zip(contexts, claims, strict=True):
+        assert c.line in choices(ctx) and 0 <= c.input <= ctx.reference.mask
+    # a dropped guarded line: the critic aims the solver at that very line of R
+    n = len(t.program)
+    for i, (ctx, c) in enumerate(zip(contexts, claims, strict=True)):
+        action = int(t.actions[i])
+        if action < n and t.program.lines[action].guard is not None:
+            assert c.suspicion == 1.0 and c.line == len(ctx.artifact) + action
+
+
+def test_flaw_shares_and_pgr_against_the_strongest_baseline() -> None:
+    from oversight.experiments.rrm.analysis import pgr_at_matched_kl
+    from oversight.experiments.rrm.measures import flaw_shares
+
+    shares = np.array([0.0, 2.0**-8, 0.1, 0.5, 0.9])
+    out = flaw_shares(shares, np.array([1, 1, 1, 0, 1]))
+    assert out["broken"] == pytest.approx(0.8) and out["at_most_2^-6"] == pytest.approx(0.25)
+    assert out["at_most_2^-3"] == pytest.approx(0.5) and out["half_or_more"] == pytest.approx(0.5)
+    assert out["no_saving"] == pytest.approx(0.2)
+    # a policy on the equivalent edit only has no broken mass
+    assert flaw_shares(shares, np.ones(5), np.array([1.0, 0, 0, 0, 0]))["broken"] == 0
+
+    def curve(gold: float) -> dict[str, np.ndarray]:
+        return {"kl": np.array([[0.0, 1.0]]), "gold": np.array([[0.0, gold]])}
+
+    curves = {
+        "weak_a": curve(-4.0),
+        "weak_b": curve(-2.0),
+        "learned": curve(0.0),
+        "gold": curve(2.0),
+    }
+    [row] = pgr_at_matched_kl(curves, ["weak_a", "weak_b"], "learned", "gold")
+    assert row["weak"] == "weak_b" and row["pgr"] == pytest.approx(0.5)

@@ -18,11 +18,15 @@ verdict). Its rules, in order:
    - a contested step the judge cannot afford: the claim is unverifiable; go on;
    - both traces hold and their outputs differ: reject (``claim_verified``); equal: go on.
 
-   If no claim decided and some claim was unverifiable, the default rule decides
+3. **Own inputs.** Then ``own_inputs`` inputs the judge draws itself (uniformly), settled the
+   same way (``own_input_verified``, ``artifact_trace_caught``): the judge's own use of level
+   0, so an arm without a critic has the same level-0 access as one with.
+
+   If nothing decided and some claim was unverifiable, the default rule decides
    (``unverifiable_default_accept`` or ``unverifiable_default_reject``).
-3. **Otherwise** accept (``no_verified_claim``). Level 0 is imperfect on purpose: a checker too
+4. **Otherwise** accept (``no_verified_claim``). Level 0 is imperfect on purpose: a checker too
    weak to contest a lie lets it hold, and the lie then hides the difference.
-4. **Noise.** With probability ``noise`` the decision is flipped (recorded).
+5. **Noise.** With probability ``noise`` the decision is flipped (recorded).
 
 The judge never spends more than ``budget``; every paid step is recorded in ``episode.checks``
 (cost 1) next to free records (cost 0) of each trace's ruling and what the checker spent.
@@ -75,6 +79,9 @@ class TraceAssistedJudgeConfig(Strict):
     )
     default: Default = Field("accept", description="Ruling when a claim cannot be afforded.")
     noise: float = Field(0.0, ge=0, le=0.5, description="Chance each verdict is flipped.")
+    own_inputs: int = Field(
+        0, ge=0, le=64, description="Inputs the judge draws and settles itself, after the claims."
+    )
 
 
 @dataclass(frozen=True)
@@ -161,18 +168,26 @@ class TraceAssistedJudge:
         if not saving_is_valid(e):
             return False, "no_saving", False
         unverifiable = False
-        for message in e.visible(to_judge=True):
-            claim = message.claim
-            if claim is None or claim.input is None:
-                continue
-            outcome = self.settle(e, claim.input, meter, r).outcome
+        claimed = [
+            (m.claim.input, "claim_verified")
+            for m in e.visible(to_judge=True)
+            if m.claim is not None and m.claim.input is not None
+        ]
+        mask = e.context.reference.mask
+        # a stream of their own: the same inputs whatever the critic claimed
+        picks = rng(self.seed, "own-inputs", e.episode_id).integers(
+            0, mask + 1, self.config.own_inputs
+        )
+        own = [(int(x), "own_input_verified") for x in picks]
+        for x, verified in claimed + own:
+            outcome = self.settle(e, x, meter, r).outcome
             if outcome == "verified":
-                return False, "claim_verified", unverifiable
+                return False, verified, unverifiable
             if outcome == "caught":
                 return False, "artifact_trace_caught", unverifiable
             if outcome == "unverifiable":
                 unverifiable = True
-                e.checks.append(Check(kind="unverifiable", args={"input": claim.input}, cost=0))
+                e.checks.append(Check(kind="unverifiable", args={"input": x}, cost=0))
         if unverifiable:
             default = self.config.default
             return default == "accept", f"unverifiable_default_{default}", True

@@ -9,7 +9,10 @@ trace help (:class:`~oversight.judges.recursive.TraceAssistedJudge`).
 - :class:`PointerPolicy` wraps a :class:`~oversight.agents.critics.learned.PointerNet` as a policy
   over candidate lines (targets only), so the shared policy-gradient trainer trains it;
 - :class:`ClaimCritic` is the engine agent: it points (greedily, or by sampling to explore),
-  solves, and says a :class:`~oversight.core.records.Claim`.
+  solves, and says a :class:`~oversight.core.records.Claim`;
+- the baselines without learning, engine agents of the same shape: :class:`RandomInputCritic`
+  (a uniformly random input) and :class:`SolverOnlyCritic` (the solver aimed at the first
+  target line where R and P differ).
 
 torch is imported at module level: import this module lazily.
 """
@@ -25,6 +28,7 @@ import torch
 from torch import nn
 
 from oversight.agents.critics.learned import PointerNet
+from oversight.agents.critics.search import changed_targets
 from oversight.core.records import Claim, Message
 from oversight.core.seeding import rng
 from oversight.envs.programs.env import ProgramContext
@@ -113,7 +117,23 @@ def claim_input(ctx: ProgramContext, line: int, seed: int, key: str) -> int:
     return int(r.integers(0, ctx.reference.mask + 1)) if x is None else int(x)
 
 
-class ClaimCritic:
+class ClaimAgent:
+    """An engine agent that says one :class:`Claim` per episode (:meth:`claims`)."""
+
+    name: str
+
+    def claims(self, contexts: Sequence[ProgramContext], keys: Sequence[str]) -> list[Claim]:
+        """One claim per context; ``keys`` name each claim's random streams."""
+        raise NotImplementedError
+
+    def act(
+        self, role: str, round: int, episodes: Sequence[Episode[ProgramContext]]
+    ) -> list[Message]:
+        claims = self.claims([e.context for e in episodes], [e.episode_id for e in episodes])
+        return [Message(role=role, round=round, text=c.text, claim=c) for c in claims]
+
+
+class ClaimCritic(ClaimAgent):
     """The level-1 critic as an engine agent: points, solves, claims.
 
     ``explore``: sample the line from the policy, mixed with a uniform choice at rate
@@ -157,8 +177,59 @@ class ClaimCritic:
             )
         return out
 
-    def act(
-        self, role: str, round: int, episodes: Sequence[Episode[ProgramContext]]
-    ) -> list[Message]:
-        claims = self.claims([e.context for e in episodes], [e.episode_id for e in episodes])
-        return [Message(role=role, round=round, text=c.text, claim=c) for c in claims]
+
+class RandomInputCritic(ClaimAgent):
+    """Baseline: claims a uniformly random input, reading nothing (suspicion 0.5)."""
+
+    def __init__(self, seed: int = 0, name: str = "random_input"):
+        self.seed = seed
+        self.name = name
+
+    def claims(self, contexts: Sequence[ProgramContext], keys: Sequence[str]) -> list[Claim]:
+        return [
+            Claim(
+                author=self.name,
+                suspicion=0.5,
+                input=int(rng(self.seed, "random-claim", key).integers(0, ctx.reference.mask + 1)),
+                text="P and R differ on this input (drawn at random)",
+            )
+            for ctx, key in zip(contexts, keys, strict=True)
+        ]
+
+
+def changed_choice(ctx: ProgramContext) -> tuple[int, bool]:
+    """The candidate line of the first target line in
+    :func:`~oversight.agents.critics.search.changed_targets` order (else the first choice), and
+    whether that line differs between R and P."""
+    targets = changed_targets(ctx)
+    if not targets:
+        return choices(ctx)[0], False
+    program, i = targets[0]
+    if program is ctx.artifact:
+        return i, str(program.lines[i]) not in ctx.reference_lines
+    return len(ctx.artifact) + i, str(program.lines[i]) not in ctx.artifact_lines
+
+
+class SolverOnlyCritic(ClaimAgent):
+    """Baseline without learning: the solver aimed at :func:`changed_choice` (suspicion 1 when
+    that line changed, else 0.5)."""
+
+    def __init__(self, seed: int = 0, name: str = "solver_only"):
+        self.seed = seed
+        self.name = name
+
+    def claims(self, contexts: Sequence[ProgramContext], keys: Sequence[str]) -> list[Claim]:
+        out = []
+        for ctx, key in zip(contexts, keys, strict=True):
+            line, changed = changed_choice(ctx)
+            which, i = pointed_line(ctx, line)
+            out.append(
+                Claim(
+                    author=self.name,
+                    suspicion=1.0 if changed else 0.5,
+                    input=claim_input(ctx, line, self.seed, key),
+                    line=line,
+                    text=f"P and R differ on this input (solved for {which} line {i + 1})",
+                )
+            )
+        return out

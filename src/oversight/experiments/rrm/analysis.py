@@ -1,4 +1,6 @@
-"""Aggregate the RRM seeds: CIs over seeds, overoptimization fits, PGR at matched KL.
+"""Aggregate the RRM seeds: t-intervals over seeds (each seed has programs of its own, so the
+interval covers programs too), overoptimization fits, PGR at matched KL against the strongest
+arm without learning.
 
 Everything here reads the per-seed results of :class:`~.seed_run.SeedRun` (plain
 JSON-able dicts), so the analysis reruns from ``checkpoints/seed*/result.json`` alone.
@@ -14,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from oversight.experiments.rrm.config import RRMExperimentConfig
+from oversight.experiments.rrm.measures import FLAW_SHARE_KEYS
 from oversight.learning.overoptimization import d_from_kl, fit_bon, fit_rl
 from oversight.metrics.estimate import Estimate
-from oversight.metrics.scoring import mean_ci
+from oversight.metrics.rates import t_interval
 
-CURVE_KEYS = ("kl", "proxy", "gold", "hacking", "accepted")
+CURVE_KEYS = ("kl", "proxy", "gold", "hacking", "accepted", "accepted_broken")
 DEGENERATE_GAP = 0.1
 """PGR is reported as degenerate when the ceiling's gold value beats the weak one's by less
 than this (in gold units: a saved line is worth 1, an unacceptable artifact -penalty)."""
@@ -39,9 +42,12 @@ def _finite(values: Sequence[float | None]) -> list[float]:
     return [v for v in values if v is not None and math.isfinite(v)]
 
 
-def over_seeds(values: list[float], n_boot: int) -> Estimate:
-    """Mean over seeds with a percentile-bootstrap CI (seeds resampled); NaNs dropped."""
-    return mean_ci(_finite(values), n_boot=n_boot)
+def over_seeds(
+    values: Sequence[float | None], low: float = -math.inf, high: float = math.inf
+) -> Estimate:
+    """Mean over seeds with a 95% t-interval clipped to ``[low, high]``; NaNs and missing values
+    dropped."""
+    return t_interval(_finite(values), low, high)
 
 
 def _put(metrics: dict[str, Any], key: str, est: Estimate) -> None:
@@ -49,7 +55,10 @@ def _put(metrics: dict[str, Any], key: str, est: Estimate) -> None:
 
 
 def _dig(d: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` (``a/b/c``), None where a mode has none (gold has no RM)."""
     for part in path.split("/"):
+        if part not in d:
+            return None
         d = d[part]
     return d
 
@@ -108,38 +117,59 @@ def gold_at_kl(kl: np.ndarray, gold: np.ndarray, at: float) -> float:
 
 
 def pgr_at_matched_kl(
-    curves: dict[str, dict[str, np.ndarray]], weak: str, strong: str, ceiling: str
+    curves: dict[str, dict[str, np.ndarray]], weak: Sequence[str], strong: str, ceiling: str
 ) -> list[dict[str, Any]]:
-    """Per seed: PGR of ``strong`` between ``weak`` and ``ceiling`` at the largest KL all three
-    curves reach (so no mode is credited for optimising further than another)."""
+    """Per seed: PGR of ``strong`` between the strongest of the ``weak`` arms (the highest gold)
+    and ``ceiling``, at the largest KL every curve reaches (so no arm is credited for
+    optimising further than another)."""
     out = []
-    for s in range(curves[weak]["kl"].shape[0]):
-        kl = min(float(curves[m]["kl"][s].max()) for m in (weak, strong, ceiling))
-        g = {m: gold_at_kl(curves[m]["kl"][s], curves[m]["gold"][s], kl) for m in curves}
-        gap = g[ceiling] - g[weak]
+    arms = [*weak, strong, ceiling]
+    for s in range(curves[strong]["kl"].shape[0]):
+        kl = min(float(curves[m]["kl"][s].max()) for m in arms)
+        g = {m: gold_at_kl(curves[m]["kl"][s], curves[m]["gold"][s], kl) for m in arms}
+        best = max(weak, key=lambda m: g[m])
+        gap = g[ceiling] - g[best]
         degenerate = gap < DEGENERATE_GAP
         out.append(
             {
                 "kl": kl,
-                "gold_weak": g[weak],
+                "weak": best,
+                "gold_weak": g[best],
                 "gold_strong": g[strong],
                 "gold_ceiling": g[ceiling],
-                "pgr": float("nan") if degenerate else (g[strong] - g[weak]) / gap,
+                "pgr": float("nan") if degenerate else (g[strong] - g[best]) / gap,
                 "degenerate": degenerate,
             }
         )
     return out
 
 
+def baseline_modes(cfg: RRMExperimentConfig) -> list[str]:
+    """The arms without learning at level 1: unassisted, and assisted by a baseline critic."""
+    return [
+        m.name
+        for m in cfg.modes
+        if m.supervision == "unassisted" or (m.supervision == "assisted" and m.critic != "learned")
+    ]
+
+
+def learned_modes(cfg: RRMExperimentConfig) -> list[str]:
+    """The arms assisted by the learned critic."""
+    return [m.name for m in cfg.modes if m.supervision == "assisted" and m.critic == "learned"]
+
+
 def analyse(cfg: RRMExperimentConfig, seeds: list[dict[str, Any]]) -> Analysis:
-    """Metrics (flat keys, CIs over seeds), curves, fits, PGR and the level-0 sweep."""
-    n_boot = cfg.bootstrap
+    """Metrics (flat keys, t-intervals over seeds), curves, fits, PGR and the level-0 sweep."""
     metrics: dict[str, Any] = {"seeds": len(seeds), "depth": cfg.depth, "rounds": cfg.rounds}
     last = cfg.rounds - 1
     for t in range(cfg.rounds):
         for key in LEVEL1_SCALARS:
             vals = [s["rounds"][t]["level1"][key] for s in seeds]
-            _put(metrics, f"level1.round{t}.{key}", over_seeds(vals, n_boot))
+            _put(metrics, f"level1.round{t}.{key}", over_seeds(vals))
+    for key in FLAW_SHARE_KEYS:
+        for where in ("action_space", "initial_policy"):
+            vals = [s["flaw_shares"][where][key] for s in seeds]
+            _put(metrics, f"flaw_shares.{where}.{key}", over_seeds(vals, 0, 1))
     curves: dict[str, Any] = {}
     fits: dict[str, Any] = {}
     pgr: dict[str, Any] = {}
@@ -148,29 +178,34 @@ def analyse(cfg: RRMExperimentConfig, seeds: list[dict[str, Any]]) -> Analysis:
         for mode in modes:
             for name, path in LEVEL2_SCALARS.items():
                 vals = [_dig(s["rounds"][t]["level2"][mode], path) for s in seeds]
-                _put(metrics, f"level2.round{t}.{mode}.{name}", over_seeds(vals, n_boot))
+                bounds = (0.0, 1.0) if "rate" in name or "accuracy" in name else ()
+                est = over_seeds(vals, *bounds)
+                if est.n:
+                    _put(metrics, f"level2.round{t}.{mode}.{name}", est)
     if modes:
         for kind in ("bon", "rl"):
             curves[kind] = _curves(seeds, kind, modes, last)
             for mode in modes:
                 fits[f"{kind}.{mode}"] = _fit(kind, curves[kind][mode])
                 end = {k: curves[kind][mode][k][:, -1] for k in CURVE_KEYS}
-                for k in ("kl", "gold", "hacking"):
-                    _put(metrics, f"{kind}.{mode}.final_{k}", over_seeds(list(end[k]), n_boot))
-        by_kind = {m.supervision: m.name for m in reversed(cfg.modes)}
-        weak, ceiling = by_kind.get("unassisted"), by_kind.get("gold")
+                for k in ("kl", "gold", "hacking", "accepted_broken"):
+                    _put(metrics, f"{kind}.{mode}.final_{k}", over_seeds(list(end[k])))
+        weak = baseline_modes(cfg)
+        ceiling = next((m.name for m in cfg.modes if m.supervision == "gold"), None)
         if weak and ceiling:
-            for mode in [m.name for m in cfg.modes if m.supervision == "assisted"]:
+            for mode in learned_modes(cfg):
                 for kind in ("bon", "rl"):
                     rows = pgr_at_matched_kl(curves[kind], weak, mode, ceiling)
                     pgr[f"{kind}.{mode}"] = rows
-                    _put(
-                        metrics, f"pgr.{kind}.{mode}", over_seeds([r["pgr"] for r in rows], n_boot)
-                    )
+                    _put(metrics, f"pgr.{kind}.{mode}", over_seeds([r["pgr"] for r in rows]))
                     metrics[f"pgr.{kind}.{mode}.degenerate_seeds"] = sum(
                         r["degenerate"] for r in rows
                     )
-    sweep = _sweep(seeds, n_boot)
+                    for key in ("gold_weak", "gold_strong", "gold_ceiling"):
+                        _put(
+                            metrics, f"pgr.{kind}.{mode}.{key}", over_seeds([r[key] for r in rows])
+                        )
+    sweep = _sweep(seeds)
     for i, row in enumerate(sweep):
         for key in ("level1_accuracy", "level2_balanced_accuracy"):
             metrics.update(row[key].flat(f"level0_sweep.{i}.{key}"))
@@ -178,34 +213,24 @@ def analyse(cfg: RRMExperimentConfig, seeds: list[dict[str, Any]]) -> Analysis:
         for k in ("alpha", "beta", "r2"):
             if k in fit:
                 metrics[f"fit.{kind_fit}.{k}"] = fit[k]
-    verdicts = [r["verdicts"] for s in seeds for r in s["records"] if r["level"] == 2]
+    verdicts = [
+        r["verdicts"]
+        for s in seeds
+        for r in s["records"]
+        if r["level"] == 2 and r["mode"] in weak + learned_modes(cfg)
+    ]
     metrics["min_verdicts_per_level2_rm"] = min(verdicts) if verdicts else None
     return Analysis(cfg, seeds, metrics, curves, fits, pgr, sweep)
 
 
-def _sweep(seeds: list[dict[str, Any]], n_boot: int) -> list[dict[str, Any]]:
+def _sweep(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for i, first in enumerate(seeds[0]["level0_sweep"]):
         per_seed = [s["level0_sweep"][i] for s in seeds]
-        rows.append(
-            {
-                "level0": first["level0"],
-                "level1_accuracy": over_seeds([r["level1_accuracy"] for r in per_seed], n_boot),
-                "level1_false_confirm_rate": over_seeds(
-                    [r["level1_false_confirm_rate"] for r in per_seed], n_boot
-                ),
-                "level1_missed_true_rate": over_seeds(
-                    [r["level1_missed_true_rate"] for r in per_seed], n_boot
-                ),
-                "level2_balanced_accuracy": over_seeds(
-                    [r["level2"]["balanced_accuracy"] for r in per_seed], n_boot
-                ),
-                "level2_catch_rate": over_seeds(
-                    [r["level2"]["catch_rate"] for r in per_seed], n_boot
-                ),
-                "level2_false_alarm_rate": over_seeds(
-                    [r["level2"]["false_alarm_rate"] for r in per_seed], n_boot
-                ),
-            }
-        )
+        row: dict[str, Any] = {"level0": first["level0"]}
+        for key in ("level1_accuracy", "level1_false_confirm_rate", "level1_missed_true_rate"):
+            row[key] = over_seeds([r[key] for r in per_seed], 0, 1)
+        for key in ("balanced_accuracy", "catch_rate", "false_alarm_rate"):
+            row[f"level2_{key}"] = over_seeds([r["level2"][key] for r in per_seed], 0, 1)
+        rows.append(row)
     return rows

@@ -30,21 +30,39 @@ Supervision = Literal["unassisted", "assisted", "gold"]
 
 
 class Level0Config(Strict):
-    """The level-0 knobs (see :class:`~oversight.judges.recursive.TraceAssistedJudgeConfig`)."""
+    """The level-0 knobs (see :class:`~oversight.judges.recursive.TraceAssistedJudgeConfig`).
 
-    tracer_epsilon: float = Field(0.0, ge=0, le=1, description="Per-step error of tracers.")
-    lying: bool = Field(False, description="The artifact's tracer lies to hide a difference.")
-    checker_budget: int = Field(10_000, ge=0, description="Steps the trace checker may check.")
+    Imperfect by default: sloppy tracers, a lying tracer for the artifact's side, and a checker
+    that cannot check a whole trace (160 lines) within its budget; :data:`CLEAN_LEVEL0` (an
+    exact execution oracle) is an ablation, not the setting measured.
+    """
+
+    tracer_epsilon: float = Field(0.0002, ge=0, le=1, description="Per-step error of tracers.")
+    lying: bool = Field(True, description="The artifact's tracer lies to hide a difference.")
+    checker_budget: int = Field(24, ge=0, description="Steps the trace checker may check.")
     checker_order: Order = "backward"
     default: Default = Field("accept", description="Ruling on a contest the judge can't afford.")
     noise: float = Field(0.0, ge=0, le=0.5, description="Chance each verdict is flipped.")
+    own_inputs: int = Field(
+        1, ge=0, le=64, description="Inputs every judge draws and checks with level 0 itself."
+    )
+
+
+CLEAN_LEVEL0: dict[str, Any] = {"tracer_epsilon": 0.0, "lying": False, "checker_budget": 10_000}
+"""Level-0 overrides for the ablation: honest, exact tracers and an exhaustive checker."""
+
+Critic = Literal["learned", "random_input", "solver_only"]
+"""The level-1 critic of an assisted mode: the learned pointer critic, or a baseline without
+learning (:mod:`oversight.agents.critics.claim`)."""
 
 
 class ModeConfig(Strict):
-    """One supervision mode of level 2; ``level0`` overrides the run's level-0 knobs."""
+    """One supervision mode (arm) of level 2; ``level0`` overrides the run's level-0 knobs and
+    ``critic`` names the assisted judge's critic."""
 
     name: str
     supervision: Supervision
+    critic: Critic = "learned"
     level0: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("level0")
@@ -61,12 +79,10 @@ class ModeConfig(Strict):
 def _default_modes() -> list[ModeConfig]:
     return [
         ModeConfig(name="unassisted", supervision="unassisted"),
-        ModeConfig(name="assisted", supervision="assisted"),
-        ModeConfig(
-            name="assisted-noisy-l0",
-            supervision="assisted",
-            level0={"tracer_epsilon": 0.003, "lying": True, "checker_budget": 8},
-        ),
+        ModeConfig(name="random_input", supervision="assisted", critic="random_input"),
+        ModeConfig(name="solver_only", supervision="assisted", critic="solver_only"),
+        ModeConfig(name="learned", supervision="assisted"),
+        ModeConfig(name="learned-clean-l0", supervision="assisted", level0=CLEAN_LEVEL0),
         ModeConfig(name="gold", supervision="gold"),
     ]
 
@@ -92,28 +108,28 @@ class RRMConfig(Strict):
         default_factory=lambda: GeneratorConfig(
             bits=10,
             length=160,
-            live_guards=8,
-            rarity_bits=(4, 8),
-            decoy_guards=8,
+            live_guards=12,
+            rarity_bits=(6, 9),
+            decoy_guards=10,
             dead_lines=16,
             redundant_pairs=6,
             guard_on_temp=0.3,
         )
     )
-    train_refs: int = Field(10, ge=1, description="Reference programs trained on.")
-    test_refs: int = Field(6, ge=1, description="Held-out reference programs measured on.")
+    train_refs: int = Field(6, ge=1, le=999, description="Reference programs trained on.")
+    test_refs: int = Field(4, ge=1, le=999, description="Held-out reference programs measured on.")
     penalty: float = Field(10.0, ge=0)
     rounds: int = Field(3, ge=1, le=20)
     level0: Level0Config = Field(default_factory=Level0Config)
     modes: list[ModeConfig] = Field(default_factory=_default_modes)
-    verdicts_first_round: int = Field(2000, ge=10, description="Verdicts per RM in round 0.")
-    verdicts_per_round: int = Field(600, ge=0, description="Verdicts added each later round.")
+    verdicts_first_round: int = Field(1200, ge=10, description="Verdicts per RM in round 0.")
+    verdicts_per_round: int = Field(400, ge=0, description="Verdicts added each later round.")
     maker_share: float = Field(0.25, ge=0, le=1, description="Share of artifacts from makers.")
     train_families: list[str] = Field(default_factory=lambda: ["honest", "lazy", "literal"])
     held_out_families: list[str] = Field(default_factory=lambda: ["mixing", "spread"])
-    subtlety_bits: list[int] = Field(default_factory=lambda: [4, 6, 8])
+    subtlety_bits: list[int] = Field(default_factory=lambda: [6, 8])
     claim_artifacts: int = Field(
-        24, ge=2, description="Artifacts per round on which every possible claim is judged."
+        16, ge=2, description="Artifacts per round on which every possible claim is judged."
     )
     rm: RMConfig = Field(default_factory=RMConfig)
     # Keys left out of a ``critic_rl`` or ``improver_rl`` mapping take PGConfig's defaults, not
@@ -123,7 +139,7 @@ class RRMConfig(Strict):
         description="The critic's policy gradient against RM1, each round.",
     )
     improver_rl: PGConfig = Field(
-        default_factory=lambda: PGConfig(steps=80, batch=32, lr=0.01, beta_kl=0.01),
+        default_factory=lambda: PGConfig(steps=50, batch=32, lr=0.01, beta_kl=0.01),
         description="The improver's policy gradient against RM2, each round and mode.",
     )
     rl_evaluations: int = Field(
@@ -131,15 +147,15 @@ class RRMConfig(Strict):
     )
     improver_hidden: int = Field(16, ge=4)
     bon_n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128, 256])
-    eval_items: int = Field(200, ge=10, description="Held-out artifacts judged per mode.")
-    exploit_budget: int = Field(16, ge=0, description="Candidates per reference in the search.")
+    eval_items: int = Field(160, ge=10, description="Held-out artifacts judged per mode.")
+    exploit_budget: int = Field(12, ge=0, description="Candidates per reference in the search.")
     level0_sweep: list[dict[str, Any]] = Field(
         default_factory=lambda: [
             dict[str, Any](),
+            CLEAN_LEVEL0,
             {"tracer_epsilon": 0.01},
-            {"lying": True},
-            {"lying": True, "checker_budget": 8},
-            {"lying": True, "checker_budget": 0},
+            {"checker_budget": 8},
+            {"checker_budget": 0},
         ]
     )
     transcripts_per_mode: int = Field(40, ge=0, description="Held-out transcripts kept per mode.")
@@ -201,7 +217,7 @@ class RRMExperimentConfig(RRMConfig):
     """One seed's settings plus the seeds to run and how many processes run them."""
 
     experiment: Literal["rrm"] = "rrm"
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
 
     @field_validator("seeds")
     @classmethod
@@ -211,4 +227,3 @@ class RRMExperimentConfig(RRMConfig):
         return v
 
     workers: int = Field(2, ge=1, le=64, description="Processes (seeds run in parallel).")
-    bootstrap: int = Field(1000, ge=10, description="Bootstrap resamples for CIs over seeds.")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from oversight.agents.critics.claim import ClaimCritic, claim_input
+from oversight.agents.critics.claim import ClaimAgent, ClaimCritic, claim_input
 from oversight.core.budget import Meter
 from oversight.core.errors import OversightError
 from oversight.core.records import Transcript, Verdict
@@ -18,7 +18,6 @@ from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.interpreter import run_steps
 from oversight.experiments.rrm.config import Supervision
 from oversight.experiments.rrm.world import ArtifactKey, World
-from oversight.judges.budgeted import BudgetedJudge, JudgeConfig
 from oversight.judges.recursive import TraceAssistedJudge, TraceAssistedJudgeConfig
 from oversight.protocols.engine import CRITIQUE, DIRECT, run_protocol
 
@@ -28,13 +27,16 @@ def judge_items(
     items: Sequence[ArtifactKey],
     supervision: Supervision,
     judge_config: TraceAssistedJudgeConfig,
-    critic: ClaimCritic | None,
+    critic: ClaimAgent | None,
     tag: str,
     seed: int,
     arm: str = "",
 ) -> list[Transcript]:
     """Transcripts of the level-2 judge of one supervision mode ruling on ``items``; ``tag``
     names the episodes and random streams, ``arm`` the transcripts' arm (the mode).
+
+    ``assisted`` and ``unassisted`` have the same trace-assisted judge, with the same level-0
+    access (its own inputs, ``judge_config.own_inputs``); ``assisted`` adds the critic's claim.
 
     ``gold`` transcripts carry the oracle's label as their verdict (rule ``gold``).
     """
@@ -45,14 +47,9 @@ def judge_items(
         judge = TraceAssistedJudge(judge_config, seed=derive_seed(seed, tag))
         transcripts = run_protocol(CRITIQUE, episodes, {"critic": critic}, judge, arm=arm)
     elif supervision == "unassisted":
-        cfg = JudgeConfig(
-            budget=judge_config.budget,
-            strategy="random",
-            noise=judge_config.noise,
-            unverifiable=judge_config.default,
-        )
-        alone = BudgetedJudge(cfg, seed=derive_seed(seed, tag))
-        transcripts = run_protocol(DIRECT, episodes, {}, alone, arm=arm)
+        # no critic: the same trace-assisted judge, checking only the inputs it draws itself
+        judge = TraceAssistedJudge(judge_config, seed=derive_seed(seed, tag))
+        transcripts = run_protocol(DIRECT, episodes, {}, judge, arm=arm)
     else:
         transcripts = [
             Transcript(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,18 +144,19 @@ class CurvePoint:
     gold: float
     hacking: float
     accepted: float
+    accepted_broken: float  # the policy's mass on artifacts the RM accepts and gold rejects
 
     def as_dict(self) -> dict[str, float]:
         """The fields as floats, for JSON."""
         return {k: float(v) for k, v in self.__dict__.items()}
 
 
-def _hacking(dist: np.ndarray, accept: np.ndarray, label: np.ndarray) -> tuple[float, float]:
-    """(share of the RM-accepted mass that gold rejects, RM-accepted mass); the share is NaN
-    when the RM accepts nothing the policy produces."""
+def _hacking(dist: np.ndarray, accept: np.ndarray, label: np.ndarray) -> tuple[float, float, float]:
+    """(share of the RM-accepted mass that gold rejects, RM-accepted mass, accepted-broken
+    mass); the share is NaN when the RM accepts nothing the policy produces."""
     accepted = float(dist @ accept)
     bad = float(dist @ (accept & ~label))
-    return (bad / accepted if accepted > 0 else float("nan")), accepted
+    return (bad / accepted if accepted > 0 else float("nan")), accepted, bad
 
 
 def policy_point(
@@ -168,12 +169,12 @@ def policy_point(
     """Average over held-out references of one policy's KL, proxy, gold and hacking."""
     rows = []
     for p, kl, t, s in zip(probs, kls, tables, scores, strict=True):
-        h, acc = _hacking(p, s >= 0.5, t.gold_label)
-        rows.append((kl, p @ s, p @ t.gold_value, h, acc))
+        h, acc, bad = _hacking(p, s >= 0.5, t.gold_label)
+        rows.append((kl, p @ s, p @ t.gold_value, h, acc, bad))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN hacking: undefined, kept NaN
-        kl, proxy, gold, hack, acc = np.nanmean(rows, axis=0)
-    return CurvePoint(x, kl, proxy, gold, hack, acc)
+        kl, proxy, gold, hack, acc, bad = np.nanmean(rows, axis=0)
+    return CurvePoint(x, kl, proxy, gold, hack, acc, bad)
 
 
 def bon_curve(
@@ -192,21 +193,37 @@ def bon_curve(
     return points
 
 
+TableScores = Callable[[RefTable], np.ndarray]
+"""A level-2 reward on every edit of a reference, in ``actions`` order: an RM2's P(accept), or
+gold's label in the gold mode."""
+
+
+def rm_scores(rm2: rms.PointwiseRM) -> TableScores:
+    """RM2's P(accept) of every edit of a reference."""
+    return lambda table: rm2.score(table.contexts)
+
+
+def gold_scores(table: RefTable) -> np.ndarray:
+    """The exact ceiling: gold's label of every edit (1 acceptable, 0 not), learned by nothing."""
+    return table.gold_label.astype(float)
+
+
 def train_improver_rl(
     net: ImproverNet,
     world: World,
-    rm2: rms.PointwiseRM,
+    scores: TableScores,
     cfg: PGConfig,
     evaluations: int,
     seed: int,
     base_net: ImproverNet,
 ) -> tuple[list[CurvePoint], dict[str, list[float]]]:
-    """Policy gradient on the improver against RM2 (reward: P(accept)), from ``net`` as it is,
+    """Policy gradient on the improver against ``scores`` (an RM2's P(accept), or gold's label),
+    from ``net`` as it is,
     with the KL penalty to ``net`` on entry; ``seed`` replaces ``cfg.seed``. Returns the RL
     curve, measured ``evaluations`` times along training (and at the start) on held-out
     references against the initial improver ``base_net`` (KL, proxy, gold, hacking)."""
-    train_scores = {t.index: rm2.score(t.contexts) for t in world.train}
-    test_scores = [rm2.score(t.contexts) for t in world.test]
+    train_scores = {t.index: scores(t) for t in world.train}
+    test_scores = [scores(t) for t in world.test]
     lookup = {t.program: t for t in world.train}
     states = [ImproverState(t.program, t.program) for t in world.train]
     test_states = [ImproverState(t.program, t.program) for t in world.test]

@@ -45,6 +45,45 @@ def accuracy_block(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     }
 
 
+FLAW_SHARE_KEYS = (
+    "broken",
+    "at_most_2^-6",
+    "at_most_2^-3",
+    "under_half",
+    "half_or_more",
+    "no_saving",
+)
+"""The distribution of flaws (:func:`flaw_shares`): the broken share of edits; among broken edits,
+the share wrong on at most 2^-6, 2^-3, under half and at least half of the inputs; and the share
+of edits any judge rejects for free (no saving)."""
+
+
+def flaw_shares(
+    diff_share: np.ndarray, saving: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """How wrong the edits are (:data:`FLAW_SHARE_KEYS`), weighted by ``weights`` (a policy)
+    or uniformly over the action space. ``diff_share``: share of inputs each edit changes."""
+    w = (
+        np.full(len(diff_share), 1.0 / len(diff_share))
+        if weights is None
+        else weights / weights.sum()
+    )
+    broken = diff_share > 0
+    mass = float(w @ broken)
+
+    def among_broken(hit: np.ndarray) -> float:
+        return float(w @ (broken & hit)) / mass if mass > 0 else float("nan")
+
+    return {
+        "broken": mass,
+        "at_most_2^-6": among_broken(diff_share <= 2.0**-6),
+        "at_most_2^-3": among_broken(diff_share <= 2.0**-3),
+        "under_half": among_broken(diff_share < 0.5),
+        "half_or_more": among_broken(diff_share >= 0.5),
+        "no_saving": float(w @ (saving <= 0)),
+    }
+
+
 def heldout_exploit_rate(world: World, cfg: RRMConfig, seed: int, rm2: rms.PointwiseRM) -> float:
     """Share of held-out references whose top RM2-scored candidate gold rejects (a
     gold-checked measurement, never training data)."""

@@ -8,8 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from oversight.experiments.rrm.analysis import LEVEL1_SCALARS, LEVEL2_SCALARS, Analysis
+from oversight.experiments.rrm.analysis import (
+    LEVEL1_SCALARS,
+    LEVEL2_SCALARS,
+    Analysis,
+    baseline_modes,
+    learned_modes,
+)
 from oversight.experiments.rrm.config import RRMExperimentConfig
+from oversight.experiments.rrm.measures import FLAW_SHARE_KEYS
 from oversight.metrics.estimate import format_ci, format_estimate
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
@@ -20,9 +27,9 @@ def _ci(a: Analysis, key: str) -> str:
 
 
 def summary_table(cfg: RRMExperimentConfig, a: Analysis, terminal: bool = True) -> Table:
-    """The headline: per mode, after the last round, on held-out programs."""
+    """The headline: per arm, after the last round, on held-out programs."""
     last = a.config.rounds - 1
-    # In the terminal: means only, so that the table fits; the report has the CIs.
+    # In the terminal: means only, so that the table fits; the report has the intervals.
     show = (lambda key: a.metrics.get(key)) if terminal else (lambda key: _ci(a, key))
     rows = []
     for m in a.config.modes if a.config.depth >= 2 else []:
@@ -31,34 +38,53 @@ def summary_table(cfg: RRMExperimentConfig, a: Analysis, terminal: bool = True) 
             [
                 m.name,
                 show(f"{base}.judge_balanced_accuracy"),
+                show(f"{base}.judge_catch_rate"),
+                show(f"{base}.judge_false_alarm_rate"),
                 show(f"{base}.rm_balanced_accuracy_heldout_programs"),
-                show(f"{base}.rm_balanced_accuracy_heldout_families"),
+                show(f"{base}.judge_balanced_accuracy_heldout_families"),
                 show(f"bon.{m.name}.final_gold"),
-                show(f"bon.{m.name}.final_hacking"),
                 show(f"rl.{m.name}.final_gold"),
-                show(f"rl.{m.name}.final_hacking"),
+                show(f"rl.{m.name}.final_accepted_broken"),
             ]
         )
     n = a.config.bon_n[-1]
     return Table(
         "Level 2 after the last round, held-out programs (mean over seeds"
-        + (")" if terminal else ", 95% bootstrap CI)"),
+        + (")" if terminal else ", 95% t-interval over seeds, each seed with its own programs)"),
         [
-            "mode",
+            "arm",
             "judge bal. acc.",
+            "judge catch",
+            "judge false alarms",
             "RM bal. acc.",
-            "RM, held-out families",
+            "judge, held-out families",
             f"gold, BoN {n}",
-            f"hacking, BoN {n}",
             "gold, RL",
-            "hacking, RL",
+            "accepted broken, RL",
         ],
         rows,
         note=""
         if terminal
-        else "Hacking = share of what the reward model accepts (P >= 0.5) that gold rejects, "
-        "weighted by the optimised policy. Gold value: +1 per saved line if equivalent, "
-        f"-{a.config.penalty:g} if not.",
+        else "Every arm's judge has the same level-0 access (its own random inputs checked "
+        "with traces); the assisted arms add one critic claim. Accepted broken = the optimised "
+        "policy's share of artifacts the reward model accepts (P >= 0.5) and gold rejects. "
+        "The gold arm optimises gold's labels themselves (no reward model). Gold value: +1 per "
+        f"saved line if equivalent, -{a.config.penalty:g} if not.",
+    )
+
+
+def _flaw_table(a: Analysis) -> Table:
+    rows = [
+        [where.replace("_", " "), *(_ci(a, f"flaw_shares.{where}.{k}") for k in FLAW_SHARE_KEYS)]
+        for where in ("action_space", "initial_policy")
+    ]
+    return Table(
+        "How wrong the improver's edits are (share of inputs on which P differs from R)",
+        ["weighted by", *FLAW_SHARE_KEYS],
+        rows,
+        note="broken: share of edits gold rejects for a difference; the next four: among broken "
+        "edits, the share wrong on at most 2^-6, 2^-3, under half, and at least half of the "
+        "inputs; no saving: edits any judge rejects for free (substitutions).",
     )
 
 
@@ -165,6 +191,7 @@ def _pgr_table(a: Analysis) -> Table:
     rows = []
     for key, per_seed in a.pgr.items():
         kind, mode = key.split(".", 1)
+        weak = sorted({r["weak"] for r in per_seed})
         rows.append(
             [
                 mode,
@@ -172,28 +199,32 @@ def _pgr_table(a: Analysis) -> Table:
                 _ci(a, f"pgr.{key}"),
                 f"{a.metrics.get(f'pgr.{key}.degenerate_seeds', 0)} / {len(per_seed)}",
                 float(np.mean([r["kl"] for r in per_seed])),
-                float(np.mean([r["gold_weak"] for r in per_seed])),
-                float(np.mean([r["gold_strong"] for r in per_seed])),
-                float(np.mean([r["gold_ceiling"] for r in per_seed])),
+                ", ".join(weak),
+                _ci(a, f"pgr.{key}.gold_weak"),
+                _ci(a, f"pgr.{key}.gold_strong"),
+                _ci(a, f"pgr.{key}.gold_ceiling"),
             ]
         )
     return Table(
-        "Performance gap recovered at matched KL",
+        "Performance gap recovered at matched KL, against the strongest arm without learning",
         [
-            "assisted mode",
+            "learned arm",
             "optimiser",
             "PGR",
             "degenerate seeds",
             "matched KL",
-            "gold weak",
-            "gold assisted",
+            "strongest baseline",
+            "gold baseline",
+            "gold learned",
             "gold ceiling",
         ],
         rows,
-        note="PGR = (gold of the policy optimised against the assisted RM − against the "
-        "unassisted RM) / (against the gold-trained RM − against the unassisted RM), at the "
-        "largest KL all three reach. Seeds whose ceiling does not beat the weak mode by "
-        "0.1 are degenerate: counted here, left out of the mean.",
+        note="PGR = (gold of the policy optimised against the learned arm's RM − against the "
+        "strongest baseline arm's) / (against gold itself − against that baseline), per seed at "
+        "the largest KL every arm reaches; the baseline is the arm without learning "
+        f"({', '.join(baseline_modes(a.config))}) with the highest gold in that seed. Seeds "
+        "whose ceiling beats the baseline by less than 0.1 are degenerate: counted, left out "
+        "of the mean.",
     )
 
 
@@ -271,52 +302,79 @@ def _records_table(a: Analysis) -> Table:
     )
 
 
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
 def findings(a: Analysis) -> str:
-    """Plain statements of what the numbers say, including where RRM's prediction fails."""
-    if a.config.depth < 2:
-        return "Depth 1: only the critic (level 1) is trained; see the level-1 tables."
+    """Plain statements of what the numbers say: the learned arm against the strongest arm
+    without learning, whichever way it comes out."""
     m = a.metrics
-    lines = []
-    by = {mode.supervision: mode.name for mode in reversed(a.config.modes)}
-    weak, strong, ceil = by.get("unassisted"), by.get("assisted"), by.get("gold")
-    for kind, what in (("bon", "best-of-n"), ("rl", "RL")):
-        if not (weak and strong):
-            break
-        hw, hs = m.get(f"{kind}.{weak}.final_hacking"), m.get(f"{kind}.{strong}.final_hacking")
-        gw, gs = m.get(f"{kind}.{weak}.final_gold"), m.get(f"{kind}.{strong}.final_gold")
-        verdict = (
-            "as RRM predicts"
-            if hs is not None
-            and hw is not None
-            and hs < hw
-            and gs is not None
-            and gw is not None
-            and gs > gw
-            else "NOT as RRM predicts"
-        )
-        lines.append(
-            f"{what}: at the largest KL, the hacking rate is {hw:.2f} against the unassisted RM "
-            f"and {hs:.2f} against the assisted one; gold value {gw:.2f} vs {gs:.2f} "
-            f"({verdict})."
-        )
-        if ceil:
-            ceiling_gold = m.get(f"{kind}.{ceil}.final_gold")
-            lines.append(f"{what}: the gold-trained ceiling reaches gold {ceiling_gold:.2f}.")
-    for mode in a.config.modes:
-        if mode.supervision == "assisted" and mode.name != strong:
-            lines.append(
-                f"With noisier level 0 ({mode.name}: {mode.level0}), RL ends at hacking "
-                f"{m.get(f'rl.{mode.name}.final_hacking'):.2f} and gold "
-                f"{m.get(f'rl.{mode.name}.final_gold'):.2f}."
-            )
     last = a.config.rounds - 1
-    if strong:
-        fam = m.get(f"level2.round{last}.{strong}.rm_balanced_accuracy_heldout_families")
-        prog = m.get(f"level2.round{last}.{strong}.rm_balanced_accuracy_heldout_programs")
-        lines.append(
-            f"The assisted RM's balanced accuracy is {prog:.2f} on held-out programs and "
-            f"{fam:.2f} on held-out flaw families ({', '.join(a.config.held_out_families)})."
+    lines = []
+    space = m.get("flaw_shares.action_space.at_most_2^-6")
+    half = m.get("flaw_shares.action_space.half_or_more")
+    free = m.get("flaw_shares.action_space.no_saving")
+    lines.append(
+        f"Flaws: of the broken single edits, {_fmt(space)} are wrong on at most 2^-6 of inputs "
+        f"and {_fmt(half)} on at least half; {_fmt(free)} of all edits save nothing and are "
+        "rejected by every judge for free. Most broken edits are far from rare: single edits "
+        "cannot yet pose the rare-flaw problem."
+        if (half or 0) > 0.5
+        else f"Flaws: of the broken single edits, {_fmt(space)} are wrong on at most 2^-6 of "
+        f"inputs and {_fmt(half)} on at least half; {_fmt(free)} of all edits save nothing."
+    )
+    rewards = [
+        (
+            m.get(f"level1.round{t}.critic_reward_first"),
+            m.get(f"level1.round{t}.critic_reward_last"),
         )
+        for t in range(a.config.rounds)
+    ]
+    rises = sum(
+        1 for first, end in rewards if first is not None and end is not None and end > first
+    )
+    lines.append(
+        f"Level 1: policy gradient raised the critic's RM1 reward in {rises} of "
+        f"{a.config.rounds} rounds ("
+        + ", ".join(f"{_fmt(f)} → {_fmt(e)}" for f, e in rewards)
+        + ")."
+    )
+    if a.config.depth < 2:
+        return "\n\n".join(lines)
+    base = baseline_modes(a.config)
+    for mode in learned_modes(a.config):
+        for key, what in (
+            ("judge_balanced_accuracy", "judge balanced accuracy on held-out programs"),
+            ("judge_balanced_accuracy_heldout_families", "on held-out flaw families"),
+        ):
+            scores = {b: m.get(f"level2.round{last}.{b}.{key}") for b in base}
+            known = {b: v for b, v in scores.items() if v is not None and math.isfinite(v)}
+            mine = m.get(f"level2.round{last}.{mode}.{key}")
+            if not known or mine is None:
+                continue
+            best = max(known, key=lambda b: known[b])
+            lo = m.get(f"level2.round{last}.{mode}.{key}.ci_low")
+            hi_b = m.get(f"level2.round{last}.{best}.{key}.ci_high")
+            verdict = (
+                "beats it"
+                if mine > known[best] and lo is not None and hi_b is not None and lo > hi_b
+                else "beats it, within the intervals' overlap"
+                if mine > known[best]
+                else "does NOT beat it"
+            )
+            lines.append(
+                f"{mode}: {what} {_fmt(mine)} against {_fmt(known[best])} for the strongest arm "
+                f"without learning ({best}): the learned critic {verdict}."
+            )
+        for kind, what in (("bon", "best-of-n"), ("rl", "RL")):
+            pgr = m.get(f"pgr.{kind}.{mode}")
+            broken = m.get(f"{kind}.{mode}.final_accepted_broken")
+            lines.append(
+                f"{mode}, {what}: PGR {_fmt(pgr)} against the strongest baseline arm "
+                f"(degenerate seeds: {m.get(f'pgr.{kind}.{mode}.degenerate_seeds', 0)}); the "
+                f"optimised policy's accepted-broken rate {_fmt(broken)}."
+            )
     return "\n\n".join(lines)
 
 
@@ -327,21 +385,30 @@ def build_report(cfg: RRMExperimentConfig, a: Analysis, config_yaml: str) -> Rep
             "Setup",
             f"Programs of {cfg.generator.length} lines ({cfg.generator.bits}-bit inputs); the "
             f"judge's budget is {cfg.judge_budget} line evaluations at every level, so alone it "
-            "cannot run one test. Level 0: traces checked one contested step at a time. "
-            "Level 1: a learned critic (pointer policy + solver) trained by policy gradient "
-            "against a reward model of its claims' level-0-assisted verifications. Level 2: a "
-            "learned program improver trained by policy gradient against a reward model of each "
-            f"mode's verdicts. {cfg.rounds} alternating rounds, depth {cfg.depth}, seeds "
-            f"{cfg.seeds}; {cfg.train_refs} training and {cfg.test_refs} held-out references. "
-            "Reward models never see gold, except the ceiling mode's.",
-            tables=[_records_table(a)],
+            "cannot run one test. Level 0: traces checked one contested step at a time, "
+            "imperfect by default (sloppy and lying tracers, a checker budget below a trace's "
+            "length). Every judge checks its own random inputs with level 0; the arms differ "
+            "in the critic added: none, random inputs, the solver aimed at the changed line, or "
+            "the learned critic. Level 1: a learned critic (pointer policy + solver) trained "
+            "by policy gradient against a reward model of its claims' level-0-assisted "
+            "verifications. Level 2: a learned program improver trained by policy gradient "
+            f"against a reward model of each arm's verdicts. {cfg.rounds} alternating rounds, "
+            f"depth {cfg.depth}, seeds {cfg.seeds} (each with its own programs); "
+            f"{cfg.train_refs} training and {cfg.test_refs} held-out references per seed. "
+            "Reward models never see gold; the gold arm optimises gold itself.",
+            tables=[_flaw_table(a), _records_table(a)],
         ),
         Section("Level 1", tables=[_level1_table(a), _sweep_table(a)]),
     ]
+    sections.insert(
+        1,
+        Section(
+            "Findings",
+            findings(a),
+            tables=[summary_table(cfg, a, terminal=False)] if cfg.depth >= 2 else [],
+        ),
+    )
     if cfg.depth >= 2:
-        sections.insert(
-            1, Section("Findings", findings(a), tables=[summary_table(cfg, a, terminal=False)])
-        )
         sections.append(
             Section(
                 "Overoptimization: proxy and gold as optimisation proceeds",

@@ -1,9 +1,9 @@
-"""Run the RRM experiment: build the shared references once, then every seed's rounds.
+"""Run the RRM experiment: every seed builds its own references, then runs its rounds.
 
-Seeds run in parallel worker processes (forked after the references are built, so they share
-them). Each seed's stages are checkpointed by :class:`~.seed_run.SeedRun` as they
-finish, so a killed run resumes from its last stage; the seeds' held-out transcripts are
-appended to the run's ``transcripts.jsonl`` once, when the seed finishes.
+Seeds run in parallel worker processes (a single seed builds its references in them instead).
+Each seed's stages are checkpointed by :class:`~.seed_run.SeedRun` as they finish, so a killed
+run resumes from its last stage; the seeds' held-out transcripts are appended to the run's
+``transcripts.jsonl`` once, when the seed finishes.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from oversight.core.runs import RunStore
 from oversight.experiments.progress import progress_bar
 from oversight.experiments.rrm.config import RRMExperimentConfig
 
-_STATE: dict[str, Any] = {}  # what forked workers inherit: the world and the progress queue
+_STATE: dict[str, Any] = {}  # what forked workers inherit: the config and the progress queue
 
 
 def _seed_worker(seed: int) -> tuple[dict[str, Any], list[Any]]:
     from oversight.experiments.rrm.seed_run import SeedRun
+    from oversight.experiments.rrm.world import World
 
-    cfg, world, store_path, events = (_STATE[k] for k in ("cfg", "world", "store", "events"))
+    cfg, store_path, events = (_STATE[k] for k in ("cfg", "store", "events"))
+    world = World(cfg, seed, _STATE["world_workers"], lambda: events.put("reference"))
     run = SeedRun(
         world,
         cfg,
@@ -39,18 +41,24 @@ def _seed_worker(seed: int) -> tuple[dict[str, Any], list[Any]]:
 def run(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True) -> list[dict[str, Any]]:
     """Every seed's results (resumed from checkpoints where they exist), in seed order."""
     from oversight.experiments.rrm.seed_run import stage_count
-    from oversight.experiments.rrm.world import World
 
     with progress_bar(progress) as bar:
-        refs = bar.add_task("references (gold, features)", total=cfg.train_refs + cfg.test_refs)
-        world = World(cfg, cfg.workers, lambda: bar.advance(refs))
-        task = bar.add_task("RRM stages (all seeds)", total=stage_count(cfg) * len(cfg.seeds))
+        per_seed = cfg.train_refs + cfg.test_refs + stage_count(cfg)
+        task = bar.add_task(
+            "RRM references and stages (all seeds)", total=per_seed * len(cfg.seeds)
+        )
         done = {t.meta.get("seed") for t in store.transcripts()}
         context = mp.get_context("fork")
         events: mp.queues.Queue[Any] | queue.SimpleQueue[Any] = (
             context.Queue() if cfg.workers > 1 else queue.SimpleQueue()
         )
-        _STATE.update(cfg=cfg, world=world, store=store.path, events=events)
+        parallel_seeds = cfg.workers > 1 and len(cfg.seeds) > 1
+        _STATE.update(
+            cfg=cfg,
+            store=store.path,
+            events=events,
+            world_workers=1 if parallel_seeds else cfg.workers,
+        )
         results: dict[int, dict[str, Any]] = {}
 
         def drain() -> None:
@@ -70,7 +78,7 @@ def run(cfg: RRMExperimentConfig, store: RunStore, progress: bool = True) -> lis
             write_atomic(path, json.dumps(result, default=float))
             results[seed] = result
 
-        if cfg.workers == 1:
+        if not parallel_seeds:
             for seed in cfg.seeds:
                 finish(seed, *_seed_worker(seed))
                 drain()

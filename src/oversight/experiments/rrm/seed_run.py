@@ -47,7 +47,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from oversight.agents.critics.claim import ClaimCritic, PointerPolicy, choices
+from oversight.agents.critics.claim import (
+    ClaimAgent,
+    ClaimCritic,
+    PointerPolicy,
+    RandomInputCritic,
+    SolverOnlyCritic,
+    choices,
+)
 from oversight.agents.critics.learned import new_pointer
 from oversight.agents.improver import ImproverNet
 from oversight.core.records import Gold, Transcript
@@ -62,15 +69,23 @@ from oversight.experiments.rrm.artifacts import (
 from oversight.experiments.rrm.config import ModeConfig, RRMConfig
 from oversight.experiments.rrm.judging import critic_lines, judge_items, settle_claims
 from oversight.experiments.rrm.learners import (
+    TableScores,
     bon_curve,
     claim_groups,
+    gold_scores,
     improver_probs,
     new_improver,
+    rm_scores,
     train_claim_rm,
     train_critic,
     train_improver_rl,
 )
-from oversight.experiments.rrm.measures import accuracy_block, claim_block, heldout_exploit_rate
+from oversight.experiments.rrm.measures import (
+    accuracy_block,
+    claim_block,
+    flaw_shares,
+    heldout_exploit_rate,
+)
 from oversight.experiments.rrm.stages import Blob, Stages
 from oversight.experiments.rrm.world import ArtifactKey, World
 from oversight.learning import reward_models as rms
@@ -124,6 +139,20 @@ class SeedRun:
             "rounds": rounds,
             "records": self.records,
             "level0_sweep": self.level0_sweep(),
+            "flaw_shares": self.flaw_distribution(),
+        }
+
+    def flaw_distribution(self) -> dict[str, dict[str, float]]:
+        """How wrong the single edits of this seed's references are: over the action space
+        (every edit of every reference alike) and under the initial improver."""
+        tables = self.world.tables
+        shares = np.concatenate([t.diff_share for t in tables])
+        saving = np.concatenate([(t.actions < len(t.program)).astype(int) for t in tables])
+        uniform = np.concatenate([np.full(len(t.actions), 1.0 / len(t.actions)) for t in tables])
+        policy = np.concatenate(improver_probs(self.base, tables))
+        return {
+            "action_space": flaw_shares(shares, saving, uniform),
+            "initial_policy": flaw_shares(shares, saving, policy),
         }
 
     # -- level 1
@@ -140,8 +169,7 @@ class SeedRun:
         """Claims about this round's artifacts, settled with level-0 help; RM1 on every claim
         so far; the critic, initialised from RM1, by policy gradient against RM1."""
         cfg = self.config
-        primary = next((m for m in cfg.modes if m.supervision == "assisted"), None)
-        source = primary.name if primary and cfg.depth >= 2 else cfg.modes[0].name
+        source = learned_mode(cfg).name
         items = round_items(self.world, cfg, self.seed, t, source, self.samplers[source])
         chosen = claim_artifacts(items, cfg.claim_artifacts, rng(self.seed, "rrm-claim-items", t))
         # Every line the critic could point at, on each chosen artifact: which lines lead to a
@@ -213,12 +241,13 @@ class SeedRun:
         blob = self.stage(name, lambda: self.train_level2(t, mode, name))
         improver = new_improver(self.seed, cfg.improver_hidden)
         improver.load_state_dict(blob["improver"])
-        rm2 = rms.new_model("pointwise", 0, hidden=cfg.rm.hidden, mixer=cfg.rm.mixer)
-        assert isinstance(rm2, rms.PointwiseRM)
-        rm2.load_state_dict(blob["rm2"])
+        if blob["rm2"] is not None:  # the gold mode trains no reward model
+            rm2 = rms.new_model("pointwise", 0, hidden=cfg.rm.hidden, mixer=cfg.rm.mixer)
+            assert isinstance(rm2, rms.PointwiseRM)
+            rm2.load_state_dict(blob["rm2"])
+            self.rms2[mode.name] = rm2.eval()
         self.pools[mode.name] = [(ArtifactKey(*p[:5]), bool(p[5])) for p in blob["pool"]]
         self.samplers[mode.name] = improver.eval()
-        self.rms2[mode.name] = rm2.eval()
         self.transcripts += [Transcript.model_validate_json(j) for j in blob["transcripts"]]
         return self._finish(name, blob)
 
@@ -234,33 +263,35 @@ class SeedRun:
             lambda: [tr.require_verdict().accept for tr in self._judge(items, mode, tag)],
         )
         pool = self.pools[mode.name] + list(zip(items, verdicts, strict=True))
-        contexts = [self.world.context(it) for it, _ in pool]
-        labels = np.array([ok for _, ok in pool], dtype=float)
-        previous = self.rms2.get(mode.name)
-        rm2 = rms.train_pointwise(
-            contexts,
-            labels,
-            derive_seed(self.seed, "rm2", mode.name, t),
-            epochs=cfg.rm.epochs if previous is None else cfg.rm.warm_epochs,
-            lr=cfg.rm.lr,
-            batch_size=cfg.rm.batch_size,
-            balance=True,
-            init=previous,
-            hidden=cfg.rm.hidden,
-            mixer=cfg.rm.mixer,
-        )
+        rm2: rms.PointwiseRM | None = None
+        scores: TableScores = gold_scores  # the ceiling is exact: gold itself, not a model of it
+        if mode.supervision != "gold":
+            previous = self.rms2.get(mode.name)
+            rm2 = rms.train_pointwise(
+                [self.world.context(it) for it, _ in pool],
+                np.array([ok for _, ok in pool], dtype=float),
+                derive_seed(self.seed, "rm2", mode.name, t),
+                epochs=cfg.rm.epochs if previous is None else cfg.rm.warm_epochs,
+                lr=cfg.rm.lr,
+                batch_size=cfg.rm.batch_size,
+                balance=True,
+                init=previous,
+                hidden=cfg.rm.hidden,
+                mixer=cfg.rm.mixer,
+            )
+            scores = rm_scores(rm2)
         improver = new_improver(self.seed, cfg.improver_hidden)
         improver.load_state_dict(self.base.state_dict())
         curve, log = train_improver_rl(
             improver,
             self.world,
-            rm2,
+            scores,
             cfg.improver_rl,
             cfg.rl_evaluations,
             derive_seed(self.seed, "improver-rl", mode.name, t),
             self.base,
         )
-        test_scores = [rm2.score(tb.contexts) for tb in self.world.test]
+        test_scores = [scores(tb) for tb in self.world.test]
         bon = bon_curve(
             improver_probs(self.base, self.world.test), self.world.test, test_scores, cfg.bon_n
         )
@@ -279,21 +310,16 @@ class SeedRun:
             "trained": [
                 "RM2 (pointwise, on this mode's verdicts)",
                 "improver (policy gradient vs RM2)",
-            ],
-            "verdicts": len(contexts),
-            "assistants": {
-                "unassisted": [],
-                "assisted": [
-                    f"critic of round {t} (level 1)",
-                    "level-0 tracers and trace checker",
-                ],
-                "gold": ["gold oracle (ceiling)"],
-            }[mode.supervision],
-            "level0": cfg.level0_for(mode).model_dump() if mode.supervision == "assisted" else None,
+            ]
+            if rm2 is not None
+            else ["improver (policy gradient vs gold's labels, exact)"],
+            "verdicts": len(pool),
+            "assistants": assistants(mode, t),
+            "level0": cfg.level0_for(mode).model_dump() if mode.supervision != "gold" else None,
         }
         return {
             "improver": improver.state_dict(),
-            "rm2": rm2.state_dict(),
+            "rm2": None if rm2 is None else rm2.state_dict(),
             "transcripts": [tr.model_dump_json() for tr in kept],
             "pool": [[*it.as_list(), ok] for it, ok in pool + found],
             "metrics": metrics,
@@ -301,7 +327,7 @@ class SeedRun:
         }
 
     def _measure(
-        self, t: int, mode: ModeConfig, rm2: rms.PointwiseRM, tag: str
+        self, t: int, mode: ModeConfig, rm2: rms.PointwiseRM | None, tag: str
     ) -> tuple[dict[str, Any], list[Transcript]]:
         """Judge and RM2 against gold on held-out programs and held-out flaw families; and the
         held-out transcripts to keep (the last round's only)."""
@@ -318,18 +344,21 @@ class SeedRun:
             for tr, it in zip(transcripts, items, strict=True):
                 value, label = self.world.gold(it)
                 tr.gold = Gold(label=label, value=value, kind=self.world.family(it))
-            probs = rm2.score([self.world.context(it) for it in items])
-            rm_accept = probs >= 0.5
-            out[key] = {
-                "judge_vs_gold": accuracy_block(judge, gold),
-                "rm_vs_gold": accuracy_block(rm_accept, gold),
-                "rm_vs_judge_agreement": float((rm_accept == judge).mean()),
-                # calibration of P(accept): against gold, and against the judge it learned from
-                "rm_ece_vs_gold": expected_calibration_error(probs, gold),
-                "rm_ece_vs_judge": expected_calibration_error(probs, judge),
-            }
+            out[key] = {"judge_vs_gold": accuracy_block(judge, gold)}
+            if rm2 is not None:
+                probs = rm2.score([self.world.context(it) for it in items])
+                rm_accept = probs >= 0.5
+                out[key] |= {
+                    "rm_vs_gold": accuracy_block(rm_accept, gold),
+                    "rm_vs_judge_agreement": float((rm_accept == judge).mean()),
+                    # calibration of P(accept): against gold, and against the judge it learned
+                    "rm_ece_vs_gold": expected_calibration_error(probs, gold),
+                    "rm_ece_vs_judge": expected_calibration_error(probs, judge),
+                }
             if key == "heldout_programs" and t == cfg.rounds - 1:
                 kept = transcripts[: cfg.transcripts_per_mode]
+        if rm2 is None:
+            return out, kept
         # every edit of every held-out reference, equally weighted
         scores = np.concatenate([rm2.score(tb.contexts) for tb in self.world.test])
         labels = np.concatenate([tb.gold_label for tb in self.world.test])
@@ -339,12 +368,13 @@ class SeedRun:
         return out, kept
 
     def _exploits(
-        self, t: int, mode: ModeConfig, rm2: rms.PointwiseRM, tag: str
+        self, t: int, mode: ModeConfig, rm2: rms.PointwiseRM | None, tag: str
     ) -> list[tuple[ArtifactKey, bool]]:
         """What the exploit search finds on the training references, labelled by the mode's
-        judge (never gold), for the next round's RM2 (none in the last round)."""
+        judge (never gold), for the next round's RM2 (none in the last round, none without an
+        RM2)."""
         cfg = self.config
-        if not cfg.exploit_budget or t == cfg.rounds - 1:
+        if rm2 is None or not cfg.exploit_budget or t == cfg.rounds - 1:
             return []
         found = exploit_items(self.world, cfg, self.seed, t, mode.name, rm2)
         verdicts = [
@@ -407,17 +437,49 @@ class SeedRun:
         """The current critic, pointing greedily (no exploration) for judges."""
         return ClaimCritic(self.critic_policy, seed=self.seed)
 
+    def _mode_critic(self, mode: ModeConfig) -> ClaimAgent | None:
+        """The critic of an assisted mode: the current learned one or a baseline."""
+        if mode.supervision != "assisted":
+            return None
+        if mode.critic == "random_input":
+            return RandomInputCritic(self.seed)
+        if mode.critic == "solver_only":
+            return SolverOnlyCritic(self.seed)
+        return self._critic()
+
     def _judge(self, items: Sequence[ArtifactKey], mode: ModeConfig, tag: str) -> list[Transcript]:
         return judge_items(
             self.world,
             items,
             mode.supervision,
             self.config.level0_for(mode),
-            self._critic() if mode.supervision == "assisted" else None,
+            self._mode_critic(mode),
             tag,
             self.seed,
             mode.name,
         )
+
+
+def learned_mode(config: RRMConfig) -> ModeConfig:
+    """The mode whose improver's artifacts level 1 trains on: the first assisted mode with the
+    learned critic, else the first mode."""
+    learned = [m for m in config.modes if m.supervision == "assisted" and m.critic == "learned"]
+    return learned[0] if learned and config.depth >= 2 else config.modes[0]
+
+
+def assistants(mode: ModeConfig, t: int) -> list[str]:
+    """Who helped a mode's judge in round ``t`` (for the records)."""
+    level0 = "level-0 tracers and trace checker"
+    if mode.supervision == "gold":
+        return ["gold oracle (ceiling)"]
+    if mode.supervision == "unassisted":
+        return [f"{level0} (on the judge's own inputs)"]
+    critic = {
+        "learned": f"learned critic of round {t} (level 1)",
+        "random_input": "random-input critic (no learning)",
+        "solver_only": "solver-only critic (no learning)",
+    }[mode.critic]
+    return [critic, level0]
 
 
 def stage_count(config: RRMConfig) -> int:

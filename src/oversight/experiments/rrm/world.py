@@ -58,6 +58,7 @@ class RefTable:
     actions: np.ndarray
     gold_value: np.ndarray
     gold_label: np.ndarray
+    diff_share: np.ndarray  # share of inputs on which each edit differs from R (0: equivalent)
 
     @cached_property
     def program(self) -> Program:
@@ -83,34 +84,50 @@ def _table_data(knobs: GeneratorConfig, seed: int, penalty: float) -> dict[str, 
     ref = generate_reference(knobs, seed)
     program = ref.program
     actions = np.flatnonzero(valid_actions(program))
-    values, labels, features = [], [], []
+    values, labels, shares, features = [], [], [], []
     for a in actions:
         edited = apply_action(program, int(a))
         result = gold_oracle(program, edited, penalty)
         values.append(result.value)
         labels.append(result.label)
+        shares.append(result.share)
         features.append(line_features(ProgramContext(program, edited)))
     return {
         "seed": seed,
         "actions": actions,
         "values": np.array(values),
         "labels": np.array(labels, dtype=bool),
+        "shares": np.array(shares),
         "features": features,
     }
 
 
-class World:
-    """The references of a run (train then test) and every artifact the run talks about.
+def reference_seeds(seed: int, n: int, test: bool = False) -> list[int]:
+    """Generator seeds of run seed ``seed``'s ``n`` training (or held-out) references: every
+    run seed has programs of its own, so an interval over seeds also varies the programs."""
+    return [(100_000 if test else 0) + 1_000 * seed + i for i in range(n)]
 
-    Shared by all seeds: the seeds vary the learners, not the programs, so the expensive part
-    (gold of every edit, line features) is computed once, in parallel when ``workers > 1``.
+
+class World:
+    """One seed's references (train then test) and every artifact its run talks about.
+
+    The expensive part (gold of every edit, line features) is computed once, in ``workers``
+    processes when more than one.
     """
 
     def __init__(
-        self, config: RRMConfig, workers: int = 1, progress: Callable[[], None] = lambda: None
+        self,
+        config: RRMConfig,
+        seed: int = 0,
+        workers: int = 1,
+        progress: Callable[[], None] = lambda: None,
     ):
         self.config = config
-        seeds = list(range(config.train_refs)) + [100_000 + i for i in range(config.test_refs)]
+        self.seed = seed
+        seeds = [
+            *reference_seeds(seed, config.train_refs),
+            *reference_seeds(seed, config.test_refs, True),
+        ]
         data = _map(
             lambda s: _table_data(config.generator, s, config.penalty), seeds, workers, progress
         )
@@ -118,7 +135,9 @@ class World:
         self.tables: list[RefTable] = []
         for index, d in enumerate(data):
             problem, ref = env.reference(d["seed"])
-            table = RefTable(index, ref, problem, d["actions"], d["values"], d["labels"])
+            table = RefTable(
+                index, ref, problem, d["actions"], d["values"], d["labels"], d["shares"]
+            )
             for ctx, feats in zip(table.contexts, d["features"], strict=True):
                 rms.prime_features(ctx, feats)
             self.tables.append(table)
