@@ -31,31 +31,51 @@ KNOBS = GeneratorConfig(
     rarity_bits=(3, 5),
 )
 SOURCE = "a = x + 3\nb = -a\nif a == 5: out = a * 2\nout = out ^ a\n"
+FOLDS = "g = x & 12\nh = x + 3\nif g == 4: out = out + 1\nif h == 7: out = out ^ 2\nout = out + x\n"
 
 
-def test_apply_action_deletes_and_substitutes() -> None:
+def test_apply_action_deletes_and_folds() -> None:
     prog = parse(SOURCE, 8)
     assert str(apply_action(prog, 1)) == "a = x + 3\nif a == 5: out = a * 2\nout = out ^ a\n"
-    # substitute line 0 (action L + 0): ``a = x + 3`` -> ``a = x``
-    assert str(apply_action(prog, 4)).splitlines()[0] == "a = x"
-    # the guard survives a substitution
-    assert str(apply_action(prog, 6)).splitlines()[2] == "if a == 5: out = a"
+    # line 2's guard reads ``a``, which line 3 reads too: no fold anywhere in SOURCE
+    assert not valid_actions(prog)[4:].any()
     with pytest.raises(ValueError):
-        apply_action(prog, 5)  # line 1 is unary: no substitute
+        apply_action(prog, 6)
     with pytest.raises(ValueError):
         apply_action(prog, 8)
+    folds = parse(FOLDS, 8)
+    n = len(folds)
+    # fold line 2 (action L + 2): the mask is taken for a no-op, ``g`` disappears
+    assert str(apply_action(folds, n + 2)).splitlines()[:2] == [
+        "h = x + 3",
+        "if x == 4: out = out + 1",
+    ]
+    # fold line 3: the offset is undone exactly
+    assert str(apply_action(folds, n + 3)).splitlines()[2] == "if x == 4: out = out ^ 2"
+
+
+def test_folds_are_exact_for_offsets_and_xors_and_rarely_wrong_for_masks() -> None:
+    from oversight.envs.programs.oracle import gold_oracle
+
+    folds = parse(FOLDS, 8)
+    n = len(folds)
+    exact = gold_oracle(folds, apply_action(folds, n + 3))
+    assert exact.equivalent and exact.saving == 1
+    masked = gold_oracle(folds, apply_action(folds, n + 2))
+    # ``x & 12 == 4`` fires on 64 of 256 inputs, ``x == 4`` on one of them: wrong on 63
+    assert not masked.equivalent and len(masked.diff_inputs) == 63
 
 
 def test_mask_excludes_invalid_actions_and_padding() -> None:
-    prog = parse(SOURCE, 8)
-    assert valid_actions(prog).tolist() == [True] * 4 + [True, False, True, True]
+    prog = parse(FOLDS, 8)
+    assert valid_actions(prog).tolist() == [True] * 5 + [False, False, True, True, False]
     short = parse("out = x + 1\n", 8)
-    assert valid_actions(short).tolist() == [False, True]  # never delete the last line
+    assert valid_actions(short).tolist() == [False, False]  # never delete the last line
     net = ImproverNet()
     obs = [ImproverState(prog, prog), ImproverState(short, short)]
     mask = net.action_mask(obs)
-    assert mask.shape == net.logits(obs).shape == (2, 8)
-    assert mask[1].tolist() == [False, True] + [False] * 6
+    assert mask.shape == net.logits(obs).shape == (2, 10)
+    assert mask[1].tolist() == [False] * 10
 
 
 def test_logits_follow_each_rows_numbering() -> None:
@@ -88,8 +108,8 @@ def test_training_on_gold_beats_random_on_held_out_programs() -> None:
     held_out = range(1000, 1032)
     trained = evaluate_improver(net, held_out, KNOBS)
     random = random_baseline(held_out, KNOBS)
-    # A random edit usually breaks the program (-10); deleting a dead line earns +1, while a
-    # substitution in dead code is a safe 0 that lower learning rates can get stuck on.
+    # A random edit usually breaks the program (-10); deleting a dead line or a decoy guard
+    # earns +1.
     assert random["mean_gold"] < 0
     assert trained["mean_gold"] > random["mean_gold"] + 5
     assert trained["mean_gold"] > 0

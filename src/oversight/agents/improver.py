@@ -3,16 +3,17 @@
 Action space for a program of ``L`` lines (:func:`apply_action`):
 
 - ``i < L``: delete line ``i``;
-- ``L + i``: *substitute* line ``i``: replace its binary expression ``a op b`` by its first
-  operand ``a`` (valid only on binary-op lines). This never shortens the program, but it gives
-  the improver "simplifications" that are wrong on a few inputs, which a weak judge may accept.
+- ``L + i``: *fold* line ``i``'s guard into its comparison (drop the line that computes the
+  guarded temporary, compare its source with a folded constant; see
+  :mod:`oversight.envs.programs.edits`). It saves a line too, and it is exact for some guards
+  and wrong on a rare share of inputs for others, which a weak judge may accept.
 
 An episode applies ``steps`` actions in turn, each on the current program (:func:`rollout`).
 
 :class:`ImproverNet` scores every action: per-line features (:func:`improver_features`: the
 artifact rows of :func:`~oversight.envs.programs.features.line_features` on ``(R, current P)``
 plus two structural columns) go through a per-line MLP and one transformer encoder layer over
-the lines, and two linear heads give a delete logit and a substitute logit per line. It
+the lines, and two linear heads give a delete logit and a fold logit per line. It
 implements the :class:`~oversight.learning.policy_gradient.Policy` protocol, so it trains with
 :func:`~oversight.learning.policy_gradient.train_policy` (:func:`train_improver`) against a
 switchable reward: the gold value (:func:`gold_reward`), or any ``(R, P) -> float`` through
@@ -34,14 +35,14 @@ from torch import nn
 
 from oversight.core.seeding import derive_seed
 from oversight.envs.programs.dsl import Program
-from oversight.envs.programs.edits import apply_action, substitutable, valid_actions
+from oversight.envs.programs.edits import apply_action, valid_actions
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.features import N_FEATURES, line_features
 from oversight.envs.programs.generator import GeneratorConfig, generate_reference
 from oversight.envs.programs.oracle import gold_oracle
 from oversight.learning.policy_gradient import PGConfig, TrainLog, train_policy
 
-EXTRA_FEATURES: tuple[str, ...] = ("substitutable",)
+EXTRA_FEATURES: tuple[str, ...] = ("foldable",)
 """Columns :func:`improver_features` appends to the artifact rows of ``line_features``."""
 
 N_IMPROVER_FEATURES = N_FEATURES + len(EXTRA_FEATURES)
@@ -64,7 +65,7 @@ class ImproverState:
 @lru_cache(maxsize=4096)
 def _cached_features(reference: Program, current: Program) -> np.ndarray:
     rows = line_features(ProgramContext(reference, current))[: len(current)]
-    extra = np.array([[substitutable(line)] for line in current.lines], dtype=np.float32)
+    extra = valid_actions(current)[len(current) :, None].astype(np.float32)
     out = np.concatenate([rows, extra], axis=1)
     out.flags.writeable = False  # shared through the cache
     return out
@@ -80,11 +81,11 @@ def improver_features(state: ImproverState) -> np.ndarray:
 
 
 class ImproverNet(nn.Module):
-    """Per-line MLP, one transformer encoder layer over the lines, delete and substitute heads.
+    """Per-line MLP, one transformer encoder layer over the lines, delete and fold heads.
 
     ``logits(obs)`` is ``(B, 2 * Lmax)`` for a batch of :class:`ImproverState` whose longest
     current program has ``Lmax`` lines. Row ``b`` uses the action numbering of its own program
-    (delete ``i`` at ``i``, substitute ``i`` at ``L_b + i``); positions from ``2 * L_b`` on are
+    (delete ``i`` at ``i``, fold ``i`` at ``L_b + i``); positions from ``2 * L_b`` on are
     padding, masked by ``action_mask``. Line order reaches the model through the position
     feature.
     """
@@ -100,7 +101,7 @@ class ImproverNet(nn.Module):
         self.encoder = nn.TransformerEncoderLayer(
             hidden, heads, dim_feedforward=2 * hidden, dropout=0.0, batch_first=True
         )
-        self.heads = nn.Linear(hidden, 2)  # column 0: delete, column 1: substitute
+        self.heads = nn.Linear(hidden, 2)  # column 0: delete, column 1: fold
 
     def _batch(self, obs: Sequence[ImproverState]) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = [len(s.current) for s in obs]
@@ -116,7 +117,7 @@ class ImproverNet(nn.Module):
         x, pad = self._batch(obs)
         h = self.encoder(self.embed(x), src_key_padding_mask=pad)
         per_line = self.heads(h)  # (B, Lmax, 2)
-        stacked = torch.cat([per_line[..., 0], per_line[..., 1]], dim=1)  # [delete | substitute]
+        stacked = torch.cat([per_line[..., 0], per_line[..., 1]], dim=1)  # [delete | fold]
         return stacked.gather(1, _flat_index([len(s.current) for s in obs]))
 
     def action_mask(self, obs: Sequence[ImproverState]) -> torch.Tensor:
@@ -130,8 +131,8 @@ class ImproverNet(nn.Module):
 
 
 def _flat_index(lengths: list[int]) -> torch.Tensor:
-    """Per row, where flat action ``j`` sits in the ``[delete(Lmax) | substitute(Lmax)]`` stack:
-    ``j`` for ``j < L``, ``Lmax + j - L`` for substitutes; padding points at column 0."""
+    """Per row, where flat action ``j`` sits in the ``[delete(Lmax) | fold(Lmax)]`` stack:
+    ``j`` for ``j < L``, ``Lmax + j - L`` for folds; padding points at column 0."""
     lmax = max(lengths)
     j = torch.arange(2 * lmax)[None, :]
     length = torch.tensor(lengths)[:, None]

@@ -6,7 +6,7 @@ scores high, and check them against gold. Here, for each reference program R:
 
 1. :func:`candidate_pool` generates ``budget`` artifacts: honest edits, and wrong ones:
    backdoors of every trigger family at several subtleties, lazy edits (a live guard dropped or
-   merged), and random single-line deletions or substitutions (:func:`~oversight.agents.
+   merged), and random single-line deletions or guard folds (:func:`~oversight.agents.
    improver.apply_action`) of R or of an honest artifact;
 2. :func:`propose` scores them with the RM (one batched call) and keeps the ``top_k`` best;
 3. :func:`exploit_search` checks those with the gold oracle and reports the **exploits**
@@ -116,9 +116,9 @@ def _tags(
 
 
 def _random_edit(program: Program, r: np.random.Generator) -> tuple[Program, str]:
-    """``program`` after one uniformly drawn valid delete or substitute action."""
+    """``program`` after one uniformly drawn valid delete or fold action."""
     action = int(r.choice(np.flatnonzero(valid_actions(program))))
-    kind = "delete" if action < len(program) else "substitute"
+    kind = "delete" if action < len(program) else "fold"
     return apply_action(program, action), kind
 
 

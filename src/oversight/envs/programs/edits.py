@@ -1,50 +1,115 @@
 """Edit actions on a program: the improver's action space, shared by everything that edits R.
 
-For a program of ``L`` lines, action ``i < L`` deletes line ``i``; action ``L + i``
-*substitutes* line ``i``: replaces its binary expression ``a op b`` by its first operand ``a``
-(valid only on binary-op lines). A substitution never shortens the program, but it yields
-"simplifications" that are wrong on a few inputs, which a weak judge may accept.
+For a program of ``L`` lines, action ``i < L`` deletes line ``i``; action ``L + i`` *folds* the
+guard of line ``i`` (:func:`fold_source`): when line ``i`` is guarded by ``g cmp c`` and ``g``
+comes from one line ``g = s op m`` that nothing else reads, the fold drops that line and tests
+``s`` against the constant :func:`folded_constant` computes as if ``op`` could be undone
+(``c - m`` for ``+``, ``c ^ m`` for ``^``, ``c`` itself for a mask or a modulus). Both kinds of
+edit save one line. A fold is exact for some guards (an offset or an xor compared for equality)
+and wrong on a rare share of inputs for others (a mask, a shift, a modulus, an order comparison
+across the wrap-around): the tempting simplifications a real optimiser finds, which only a judge
+that finds those inputs catches.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from oversight.envs.programs.dsl import Expr, Line, Program
+from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Const, Guard, Line, Program, Var
+
+FOLDABLE_OPS = ("+", "-", "^", "*", "&", "|", "%", ">>")
+"""Operators of a guard's defining line ``g = s op m`` that a fold removes."""
 
 
 def n_actions(program: Program) -> int:
-    """Number of action indices for ``program``: ``2 * len(program)`` (delete, substitute)."""
+    """Number of action indices for ``program``: ``2 * len(program)`` (delete, fold)."""
     return 2 * len(program)
 
 
-def substitutable(line: Line) -> bool:
-    """Whether line ``t = a op b`` can be simplified to ``t = a`` (binary-op lines only)."""
-    return line.expr.op is not None and len(line.expr.args) == 2
+def folded_constant(op: str, c: int, m: int, mask: int) -> int:
+    """The constant ``s`` is compared with once ``g = s op m`` is folded into ``g cmp c``: the
+    inverse of ``op`` where there is one, else ``c`` unchanged (the operator taken for a no-op)."""
+    if op == "+":
+        return (c - m) & mask
+    if op == "-":
+        return (c + m) & mask
+    if op == "^":
+        return c ^ m
+    if op == "*" and m % 2:
+        return (c * pow(m, -1, mask + 1)) & mask
+    if op == ">>":
+        return (c << m) & mask
+    return c
+
+
+def fold_source(program: Program, i: int) -> int | None:
+    """The line a fold of line ``i``'s guard removes, or None when line ``i`` cannot be folded:
+    its guard must compare a temporary ``g`` with a constant, ``g``'s latest definition must be
+    ``g = s op m`` (``op`` in :data:`FOLDABLE_OPS`, ``s`` a variable, ``m`` a constant, no guard),
+    no other line may read ``g``, and ``s`` must keep its value until line ``i``."""
+    line = program.lines[i]
+    g = line.guard
+    if g is None or not isinstance(g.left, Var) or not isinstance(g.right, Const):
+        return None
+    name = g.left.name
+    if name in (INPUT_VAR, OUTPUT_VAR) or name == line.target or name in _expr_reads(line):
+        return None
+    j = next((k for k in range(i - 1, -1, -1) if program.lines[k].target == name), None)
+    if j is None:
+        return None
+    source = program.lines[j]
+    args = source.expr.args
+    if (
+        source.guard is not None
+        or source.expr.op not in FOLDABLE_OPS
+        or len(args) != 2
+        or not isinstance(args[0], Var)
+        or not isinstance(args[1], Const)
+    ):
+        return None
+    s = args[0].name
+    if s == name or any(program.lines[k].target == s for k in range(j + 1, i)):
+        return None
+    if any(name in program.lines[k].reads() for k in range(len(program)) if k != i):
+        return None
+    return j
+
+
+def _expr_reads(line: Line) -> set[str]:
+    return {a.name for a in line.expr.args if isinstance(a, Var)}
 
 
 def valid_actions(program: Program) -> np.ndarray:
-    """``(2 * len(program),)`` bool: every delete, and substitutes of binary-op lines.
+    """``(2 * len(program),)`` bool: every delete, and folds of foldable guards.
 
     Deleting the only line is excluded: an empty program has no action space for a next step.
     """
     n = len(program)
     mask = np.zeros(2 * n, dtype=bool)
     mask[:n] = n > 1
-    mask[n:] = [substitutable(line) for line in program.lines]
+    mask[n:] = [fold_source(program, i) is not None for i in range(n)]
     return mask
 
 
 def apply_action(program: Program, action: int) -> Program:
-    """The program after ``action``: ``i < L`` deletes line ``i``; ``L + i`` replaces line
-    ``i``'s expression ``a op b`` by ``a`` (keeping any guard). Raises on an invalid action."""
+    """The program after ``action``: ``i < L`` deletes line ``i``; ``L + i`` folds line ``i``'s
+    guard (drops its defining line, compares the source with the folded constant). Raises on an
+    invalid action."""
     n = len(program)
     if not 0 <= action < 2 * n or not valid_actions(program)[action]:
         raise ValueError(f"action {action} is not valid for a program of {n} lines")
     lines = list(program.lines)
     if action < n:
         del lines[action]
-    else:
-        old = lines[action - n]
-        lines[action - n] = Line(old.target, Expr(None, old.expr.args[:1]), old.guard)
+        return Program(tuple(lines), program.bits)
+    i = action - n
+    j = fold_source(program, i)
+    assert j is not None  # valid_actions checked it
+    line, source = lines[i], lines[j]
+    assert line.guard is not None and isinstance(line.guard.right, Const)
+    s, m = source.expr.args
+    assert isinstance(m, Const) and source.expr.op is not None
+    c = folded_constant(source.expr.op, line.guard.right.value, m.value, program.mask)
+    lines[i] = Line(line.target, line.expr, Guard(line.guard.cmp, s, Const(c)))
+    del lines[j]
     return Program(tuple(lines), program.bits)

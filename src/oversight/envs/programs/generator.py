@@ -39,6 +39,14 @@ from oversight.envs.programs.dsl import (
 )
 from oversight.envs.programs.interpreter import run_vectorized
 
+GUARD_TEMPLATES = ("mask_eq", "or_eq", "shift_eq", "mod_eq", "mask_gt", "xor_eq", "add_eq")
+"""Guard templates ``g = src op M; if g cmp V``: a mask, an or-mask, a shift or a modulus compared
+for equality, a mask compared for order, and an xor or an offset compared for equality."""
+
+BIJECTIVE_TEMPLATES = ("xor_eq", "add_eq")
+"""Templates whose guard fires on exactly one value of its source (never a decoy), and whose
+fold into the comparison (:mod:`~oversight.envs.programs.edits`) is exact."""
+
 
 class GeneratorConfig(Strict):
     """Knobs of the reference-program generator."""
@@ -55,9 +63,23 @@ class GeneratorConfig(Strict):
     guard_on_temp: float = Field(
         0.3, ge=0, le=1, description="Chance a guard tests a derived value instead of x."
     )
+    templates: tuple[str, ...] = Field(
+        ("mask_eq", "or_eq", "shift_eq", "mod_eq", "mask_gt"),
+        description="Guard templates drawn from (see :data:`GUARD_TEMPLATES`).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GeneratorConfig:
+        bad = [t for t in self.templates if t not in GUARD_TEMPLATES]
+        if bad or not self.templates:
+            raise ValueError(
+                f"templates: unknown {bad or 'none given'}; allowed: {', '.join(GUARD_TEMPLATES)}"
+            )
+        if self.decoy_guards and set(self.templates) <= set(BIJECTIVE_TEMPLATES):
+            raise ValueError(
+                f"templates: decoy guards need a template that can never fire; "
+                f"{', '.join(BIJECTIVE_TEMPLATES)} always fire on exactly one input"
+            )
         lo, hi = self.rarity_bits
         if not 1 <= lo <= hi < self.bits:
             raise ValueError(f"rarity_bits must satisfy 1 <= lo <= hi < bits, got {lo, hi}")
@@ -196,7 +218,8 @@ class _Builder:
         if self.temps and r.random() < self.k.guard_on_temp:
             src = str(r.choice(self.temps))
         g = self.fresh()
-        template = ["mask_eq", "or_eq", "shift_eq", "mod_eq", "mask_gt"][r.integers(0, 5)]
+        names = [t for t in self.k.templates if live or t not in BIJECTIVE_TEMPLATES]
+        template = names[r.integers(0, len(names))]
         bits_idx = r.permutation(b)
         if template == "mask_eq":  # g = src & M; g == V; fires 2**-popcount(M)
             mask = sum(1 << int(i) for i in bits_idx[:k])
@@ -220,6 +243,10 @@ class _Builder:
             n = int(r.integers(1 << k, (1 << (k + 1))))
             value = int(r.integers(0, n)) if live else int(r.integers(n, min(m, 2 * n) + 1))
             first, cmp = _assign(g, "%", src, n), "=="
+        elif template in BIJECTIVE_TEMPLATES:  # g = src ^ M (or + M); g == V; fires once
+            mask, value = _nonzero(r, m), int(r.integers(0, m + 1))
+            op = "^" if template == "xor_eq" else "+"
+            first, cmp = _assign(g, op, src, mask), "=="
         else:  # mask_gt: g = src & M; g > V; fires on the top of the masked range
             width = min(b - 1, k + int(r.integers(1, 4)))
             mask = sum(1 << int(i) for i in bits_idx[:width])

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from oversight.core.config import Seed, Strict
-from oversight.envs.programs.generator import GeneratorConfig
+from oversight.envs.programs.generator import GUARD_TEMPLATES, GeneratorConfig
 from oversight.envs.programs.makers import TRIGGER_FAMILIES, check_subtleties
 from oversight.envs.programs.traces import Default, Order
 from oversight.judges.recursive import TraceAssistedJudgeConfig
@@ -108,12 +108,13 @@ class RRMConfig(Strict):
         default_factory=lambda: GeneratorConfig(
             bits=10,
             length=160,
-            live_guards=12,
+            live_guards=26,
             rarity_bits=(6, 9),
-            decoy_guards=10,
-            dead_lines=16,
-            redundant_pairs=6,
+            decoy_guards=16,
+            dead_lines=36,
+            redundant_pairs=2,
             guard_on_temp=0.3,
+            templates=GUARD_TEMPLATES,
         )
     )
     train_refs: int = Field(6, ge=1, le=999, description="Reference programs trained on.")

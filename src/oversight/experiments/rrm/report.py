@@ -84,7 +84,8 @@ def _flaw_table(a: Analysis) -> Table:
         rows,
         note="broken: share of edits gold rejects for a difference; the next four: among broken "
         "edits, the share wrong on at most 2^-6, 2^-3, under half, and at least half of the "
-        "inputs; no saving: edits any judge rejects for free (substitutions).",
+        "inputs; no saving: edits any judge rejects for free (none: deletions and guard folds "
+        "both save a line).",
     )
 
 
@@ -317,12 +318,13 @@ def findings(a: Analysis) -> str:
     free = m.get("flaw_shares.action_space.no_saving")
     lines.append(
         f"Flaws: of the broken single edits, {_fmt(space)} are wrong on at most 2^-6 of inputs "
-        f"and {_fmt(half)} on at least half; {_fmt(free)} of all edits save nothing and are "
-        "rejected by every judge for free. Most broken edits are far from rare: single edits "
-        "cannot yet pose the rare-flaw problem."
-        if (half or 0) > 0.5
-        else f"Flaws: of the broken single edits, {_fmt(space)} are wrong on at most 2^-6 of "
-        f"inputs and {_fmt(half)} on at least half; {_fmt(free)} of all edits save nothing."
+        f"and {_fmt(half)} on at least half; {_fmt(free)} of all edits save nothing (rejected "
+        "for free). "
+        + (
+            "Most broken edits are rare flaws: random inputs rarely find them."
+            if (space or 0) > 0.5
+            else "Most broken edits are not rare: random inputs find them."
+        )
     )
     rewards = [
         (

@@ -147,7 +147,7 @@ class SeedRun:
         (every edit of every reference alike) and under the initial improver."""
         tables = self.world.tables
         shares = np.concatenate([t.diff_share for t in tables])
-        saving = np.concatenate([(t.actions < len(t.program)).astype(int) for t in tables])
+        saving = np.array([c.claimed_saving for t in tables for c in t.contexts])
         uniform = np.concatenate([np.full(len(t.actions), 1.0 / len(t.actions)) for t in tables])
         policy = np.concatenate(improver_probs(self.base, tables))
         return {

@@ -174,7 +174,7 @@ class World:
         if item.source != "edit":
             return item.source
         n = len(self.tables[item.ref].program)
-        return "edit-delete" if item.key < n else "edit-substitute"
+        return "edit-delete" if item.key < n else "edit-fold"
 
     def _other(self, item: ArtifactKey) -> tuple[ProgramContext, float, bool]:
         """Context and gold of a maker's or a found artifact, built once."""
