@@ -211,6 +211,23 @@ def test_depth_one_trains_only_the_critic(world: World, tmp_path: Path) -> None:
     assert "level2" not in result["rounds"][0]
     m = result["rounds"][0]["level1"]
     assert m["artifacts"] == 4 and m["claims"] > 4 and 0 <= m["level1_judge_accuracy"] <= 1
+    # the analysis of a depth-1 run has level-1 metrics and no level-2 ones
+    from oversight.experiments.rrm.analysis import analyse
+
+    metrics = analyse(RRMExperimentConfig.model_validate(cfg.model_dump()), [result]).metrics
+    assert "level1.round0.critic_reward_last" in metrics
+    assert metrics["min_verdicts_per_level2_rm"] is None
+
+
+def test_what_judges_and_critics_receive_names_no_maker(world: World) -> None:
+    t = world.train[0]
+    items = [ArtifactKey(t.index, "edit", int(t.actions[0])), ArtifactKey(t.index, "literal", 3, 6)]
+    items += [ArtifactKey(t.index, "honest", 4)]
+    for i, item in enumerate(items):
+        artifact = world.episode(item, f"e{i}").artifact
+        assert artifact.author == ""
+        tail = artifact.id.removeprefix(artifact.problem_id)
+        assert not any(word in tail for word in ("edit", "literal", "honest", "-"))
 
 
 def test_critic_policy_points_only_at_solver_targets(world: World) -> None:
@@ -284,10 +301,11 @@ def test_every_seed_has_programs_of_its_own() -> None:
     assert not set(a) & set(b) and not set(a) & set(reference_seeds(0, 6, test=True))
 
 
-MARGIN = 0.05
+MARGIN = 0.15
 """How much more of the held-out broken edits the learned critic must catch than a baseline.
-Measured on this config (seeds 0-3): 0.09-0.16 over random inputs, 0.06-0.14 over the untrained
-pointer; with the critic's claims replaced by random inputs (the mutation) the gap is 0."""
+Measured on this config (seeds 0-3): 0.24-0.31 over random inputs, 0.22-0.30 over the untrained
+pointer; with the critic's claims replaced by random inputs (the mutation) the gap is 0 or
+below (-0.01)."""
 
 RARE = {
     **TINY,

@@ -145,17 +145,13 @@ def pgr_at_matched_kl(
 
 
 def baseline_modes(cfg: RRMExperimentConfig) -> list[str]:
-    """The arms without learning at level 1: unassisted, and assisted by a baseline critic."""
-    return [
-        m.name
-        for m in cfg.modes
-        if m.supervision == "unassisted" or (m.supervision == "assisted" and m.critic != "learned")
-    ]
+    """The arms without learning at level 1 (:attr:`~.config.ModeConfig.baseline`)."""
+    return [m.name for m in cfg.modes if m.baseline]
 
 
 def learned_modes(cfg: RRMExperimentConfig) -> list[str]:
     """The arms assisted by the learned critic."""
-    return [m.name for m in cfg.modes if m.supervision == "assisted" and m.critic == "learned"]
+    return [m.name for m in cfg.modes if m.learned]
 
 
 def analyse(cfg: RRMExperimentConfig, seeds: list[dict[str, Any]]) -> Analysis:
@@ -213,11 +209,12 @@ def analyse(cfg: RRMExperimentConfig, seeds: list[dict[str, Any]]) -> Analysis:
         for k in ("alpha", "beta", "r2"):
             if k in fit:
                 metrics[f"fit.{kind_fit}.{k}"] = fit[k]
+    with_rm = {m.name for m in cfg.modes if m.supervision != "gold"}  # gold trains no RM
     verdicts = [
         r["verdicts"]
         for s in seeds
         for r in s["records"]
-        if r["level"] == 2 and r["mode"] in weak + learned_modes(cfg)
+        if r["level"] == 2 and r["mode"] in with_rm
     ]
     metrics["min_verdicts_per_level2_rm"] = min(verdicts) if verdicts else None
     return Analysis(cfg, seeds, metrics, curves, fits, pgr, sweep)

@@ -65,6 +65,17 @@ class ModeConfig(Strict):
     critic: Critic = "learned"
     level0: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def learned(self) -> bool:
+        """Whether the arm's judge is assisted by the learned critic."""
+        return self.supervision == "assisted" and self.critic == "learned"
+
+    @property
+    def baseline(self) -> bool:
+        """Whether the arm is one without learning at level 1 (unassisted, or a baseline critic):
+        the arms a learned one is compared with."""
+        return self.supervision != "gold" and not self.learned
+
     @field_validator("level0")
     @classmethod
     def _known(cls, v: dict[str, Any]) -> dict[str, Any]:

@@ -303,22 +303,19 @@ def _records_table(a: Analysis) -> Table:
     )
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
 def findings(a: Analysis) -> str:
     """Plain statements of what the numbers say: the learned arm against the strongest arm
     without learning, whichever way it comes out."""
     m = a.metrics
+    fmt = format_estimate  # a value alone, or "–" where undefined
     last = a.config.rounds - 1
     lines = []
     space = m.get("flaw_shares.action_space.at_most_2^-6")
     half = m.get("flaw_shares.action_space.half_or_more")
     free = m.get("flaw_shares.action_space.no_saving")
     lines.append(
-        f"Flaws: of the broken single edits, {_fmt(space)} are wrong on at most 2^-6 of inputs "
-        f"and {_fmt(half)} on at least half; {_fmt(free)} of all edits save nothing (rejected "
+        f"Flaws: of the broken single edits, {fmt(space)} are wrong on at most 2^-6 of inputs "
+        f"and {fmt(half)} on at least half; {fmt(free)} of all edits save nothing (rejected "
         "for free). "
         + (
             "Most broken edits are rare flaws: random inputs rarely find them."
@@ -338,9 +335,7 @@ def findings(a: Analysis) -> str:
     )
     lines.append(
         f"Level 1: policy gradient raised the critic's RM1 reward in {rises} of "
-        f"{a.config.rounds} rounds ("
-        + ", ".join(f"{_fmt(f)} → {_fmt(e)}" for f, e in rewards)
-        + ")."
+        f"{a.config.rounds} rounds (" + ", ".join(f"{fmt(f)} → {fmt(e)}" for f, e in rewards) + ")."
     )
     if a.config.depth < 2:
         return "\n\n".join(lines)
@@ -366,16 +361,16 @@ def findings(a: Analysis) -> str:
                 else "does NOT beat it"
             )
             lines.append(
-                f"{mode}: {what} {_fmt(mine)} against {_fmt(known[best])} for the strongest arm "
+                f"{mode}: {what} {fmt(mine)} against {fmt(known[best])} for the strongest arm "
                 f"without learning ({best}): the learned critic {verdict}."
             )
         for kind, what in (("bon", "best-of-n"), ("rl", "RL")):
             pgr = m.get(f"pgr.{kind}.{mode}")
             broken = m.get(f"{kind}.{mode}.final_accepted_broken")
             lines.append(
-                f"{mode}, {what}: PGR {_fmt(pgr)} against the strongest baseline arm "
+                f"{mode}, {what}: PGR {fmt(pgr)} against the strongest baseline arm "
                 f"(degenerate seeds: {m.get(f'pgr.{kind}.{mode}.degenerate_seeds', 0)}); the "
-                f"optimised policy's accepted-broken rate {_fmt(broken)}."
+                f"optimised policy's accepted-broken rate {fmt(broken)}."
             )
     return "\n\n".join(lines)
 

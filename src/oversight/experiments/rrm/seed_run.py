@@ -144,7 +144,7 @@ class SeedRun:
 
     def flaw_distribution(self) -> dict[str, dict[str, float]]:
         """How wrong the single edits of this seed's references are: over the action space
-        (every edit of every reference alike) and under the initial improver."""
+        (every reference alike, its edits uniformly) and under the initial improver."""
         tables = self.world.tables
         shares = np.concatenate([t.diff_share for t in tables])
         saving = np.array([c.claimed_saving for t in tables for c in t.contexts])
@@ -463,7 +463,7 @@ class SeedRun:
 def learned_mode(config: RRMConfig) -> ModeConfig:
     """The mode whose improver's artifacts level 1 trains on: the first assisted mode with the
     learned critic, else the first mode."""
-    learned = [m for m in config.modes if m.supervision == "assisted" and m.critic == "learned"]
+    learned = [m for m in config.modes if m.learned]
     return learned[0] if learned and config.depth >= 2 else config.modes[0]
 
 

@@ -20,7 +20,7 @@ from oversight.core.records import Artifact, Problem
 from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Program, parse
 from oversight.envs.programs.edits import apply_action, valid_actions
-from oversight.envs.programs.env import ProgramContext, ProgramEnv
+from oversight.envs.programs.env import ProgramContext, ProgramEnv, opaque_id
 from oversight.envs.programs.features import line_features
 from oversight.envs.programs.generator import GeneratorConfig, Reference, generate_reference
 from oversight.envs.programs.makers import make
@@ -194,12 +194,12 @@ class World:
         """A protocol episode in which a judge rules on the artifact."""
         ctx = self.context(item)
         t = self.tables[item.ref]
+        # what judges and critics read names no maker: an opaque id, no author
         artifact = Artifact(
-            id=f"{t.problem.id}/{item.source}-{item.key}-{item.k}",
+            id=opaque_id(t.problem.id, f"{item.source}-{item.key}-{item.k}-{item.text}"),
             problem_id=t.problem.id,
             content=str(ctx.artifact),
             claimed_saving=float(ctx.claimed_saving),
-            author="improver" if item.source == "edit" else f"maker-{item.source}",
         )
         return Episode(episode_id, t.problem, artifact, ctx)
 
