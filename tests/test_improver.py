@@ -78,6 +78,58 @@ def test_mask_excludes_invalid_actions_and_padding() -> None:
     assert mask[1].tolist() == [False] * 10
 
 
+def _naive_fold_source(program, i):
+    """fold_source's definition, checked line by line (the one-pass version must agree)."""
+    from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Const, Var
+    from oversight.envs.programs.edits import FOLDABLE_OPS
+
+    line = program.lines[i]
+    g = line.guard
+    if g is None or not isinstance(g.left, Var) or not isinstance(g.right, Const):
+        return None
+    name = g.left.name
+    expr_reads = {a.name for a in line.expr.args if isinstance(a, Var)}
+    if name in (INPUT_VAR, OUTPUT_VAR) or name == line.target or name in expr_reads:
+        return None
+    j = next((k for k in range(i - 1, -1, -1) if program.lines[k].target == name), None)
+    if j is None:
+        return None
+    src = program.lines[j]
+    a = src.expr.args
+    if (
+        src.guard is not None
+        or src.expr.op not in FOLDABLE_OPS
+        or len(a) != 2
+        or not isinstance(a[0], Var)
+        or not isinstance(a[1], Const)
+    ):
+        return None
+    s = a[0].name
+    if s == name or any(program.lines[k].target == s for k in range(j + 1, i)):
+        return None
+    if any(name in program.lines[k].reads() for k in range(len(program)) if k != i):
+        return None
+    return j
+
+
+def test_fold_sources_in_one_pass_match_the_definition() -> None:
+    from oversight.envs.programs.edits import fold_source
+    from oversight.envs.programs.generator import GUARD_TEMPLATES
+
+    knobs = KNOBS.model_copy(update={"length": 60, "live_guards": 8, "templates": GUARD_TEMPLATES})
+    r = np.random.default_rng(0)
+    checked = folds = 0
+    for seed in range(20):
+        prog = generate_reference(knobs, seed).program
+        for _ in range(6):  # along a random episode, so edited programs are covered too
+            for i in range(len(prog)):
+                assert fold_source(prog, i) == _naive_fold_source(prog, i)
+                checked += 1
+                folds += fold_source(prog, i) is not None
+            prog = apply_action(prog, int(r.choice(np.flatnonzero(valid_actions(prog)))))
+    assert folds > 20 and checked > 1000
+
+
 def test_logits_follow_each_rows_numbering() -> None:
     """Padding a row must not change its own logits (same numbering as apply_action)."""
     prog = parse(SOURCE, 8)

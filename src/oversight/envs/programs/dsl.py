@@ -48,6 +48,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -129,12 +130,9 @@ class Line:
         body = f"{self.target} = {self.expr}"
         return f"if {self.guard}: {body}" if self.guard else body
 
-    def reads(self) -> set[str]:
+    def reads(self) -> frozenset[str]:
         """Variables this line reads (a guarded line also reads its own target)."""
-        atoms = list(self.expr.args)
-        if self.guard:
-            atoms += [self.guard.left, self.guard.right, Var(self.target)]
-        return {a.name for a in atoms if isinstance(a, Var)}
+        return _line_reads(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +158,15 @@ class Program:
     @property
     def mask(self) -> int:
         return (1 << self.bits) - 1
+
+
+@lru_cache(maxsize=65536)
+def _line_reads(line: Line) -> frozenset[str]:
+    # cached: liveness, features and edits ask every line of every visited program
+    atoms = list(line.expr.args)
+    if line.guard:
+        atoms += [line.guard.left, line.guard.right, Var(line.target)]
+    return frozenset(a.name for a in atoms if isinstance(a, Var))
 
 
 def format_program(program: Program) -> str:

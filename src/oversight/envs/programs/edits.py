@@ -13,6 +13,9 @@ that finds those inputs catches.
 
 from __future__ import annotations
 
+from collections import Counter
+from functools import lru_cache
+
 import numpy as np
 
 from oversight.envs.programs.dsl import INPUT_VAR, OUTPUT_VAR, Const, Guard, Line, Program, Var
@@ -47,14 +50,32 @@ def fold_source(program: Program, i: int) -> int | None:
     its guard must compare a temporary ``g`` with a constant, ``g``'s latest definition must be
     ``g = s op m`` (``op`` in :data:`FOLDABLE_OPS`, ``s`` a variable, ``m`` a constant, no guard),
     no other line may read ``g``, and ``s`` must keep its value until line ``i``."""
-    line = program.lines[i]
+    return _fold_sources(program)[i]
+
+
+@lru_cache(maxsize=8192)
+def _fold_sources(program: Program) -> tuple[int | None, ...]:
+    """:func:`fold_source` of every line, in one pass (the improver asks for every line of
+    every state it visits, so a scan per line would cost ``len(program)`` squared)."""
+    readers = Counter(v for line in program.lines for v in line.reads())
+    latest: dict[str, int] = {}  # variable -> its latest definition so far
+    out: list[int | None] = []
+    for i, line in enumerate(program.lines):
+        out.append(_fold_source_at(program, i, line, latest, readers))
+        latest[line.target] = i
+    return tuple(out)
+
+
+def _fold_source_at(
+    program: Program, i: int, line: Line, latest: dict[str, int], readers: Counter[str]
+) -> int | None:
     g = line.guard
     if g is None or not isinstance(g.left, Var) or not isinstance(g.right, Const):
         return None
     name = g.left.name
     if name in (INPUT_VAR, OUTPUT_VAR) or name == line.target or name in _expr_reads(line):
         return None
-    j = next((k for k in range(i - 1, -1, -1) if program.lines[k].target == name), None)
+    j = latest.get(name)
     if j is None:
         return None
     source = program.lines[j]
@@ -68,9 +89,8 @@ def fold_source(program: Program, i: int) -> int | None:
     ):
         return None
     s = args[0].name
-    if s == name or any(program.lines[k].target == s for k in range(j + 1, i)):
-        return None
-    if any(name in program.lines[k].reads() for k in range(len(program)) if k != i):
+    # s keeps its value from line j to line i; line i is the only reader of g (its guard reads g)
+    if s == name or latest.get(s, -1) > j or readers[name] > 1:
         return None
     return j
 
@@ -87,7 +107,7 @@ def valid_actions(program: Program) -> np.ndarray:
     n = len(program)
     mask = np.zeros(2 * n, dtype=bool)
     mask[:n] = n > 1
-    mask[n:] = [fold_source(program, i) is not None for i in range(n)]
+    mask[n:] = [j is not None for j in _fold_sources(program)]
     return mask
 
 
