@@ -294,3 +294,27 @@ def test_pg_config_and_reward_checks():
     assert not any(p.requires_grad for p in ref.parameters())
     with pytest.raises(ValueError, match="finite rewards"):
         train_policy(policy, sample_contexts, lambda o, a: np.zeros(3), PGConfig(steps=1))
+
+
+def test_pg_over_episodes_credits_every_step_from_the_final_reward():
+    # A 2-step episode: context 0 first, then context 1 + a (a the first action); only the
+    # path (2, then 1) pays. The reward sees only the last step's state and action, so the
+    # first step is learned through the episode's summed log-probability alone.
+    policy = TabularPolicy(4, 3)
+
+    def start(gen: np.random.Generator, batch: int) -> torch.Tensor:
+        return torch.zeros(batch, dtype=torch.long)
+
+    def after(obs: torch.Tensor, actions: np.ndarray) -> torch.Tensor:
+        return 1 + torch.from_numpy(actions)
+
+    def pays(obs: torch.Tensor, actions: np.ndarray) -> np.ndarray:
+        return ((obs.numpy() == 3) & (actions == 1)).astype(float)
+
+    config = PGConfig(lr=0.1, beta_kl=0.0, steps=200, batch=32)
+    log = train_policy(policy, start, pays, config, horizon=2, transition=after)
+    probs = action_probs(policy, torch.arange(4))
+    assert probs[0, 2] > 0.9 and probs[3, 1] > 0.9
+    assert np.mean(log.mean_reward[-20:]) > 0.8 > 0.3 > np.mean(log.mean_reward[:5])
+    with pytest.raises(ValueError, match="transition"):
+        train_policy(policy, start, pays, config, horizon=2)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -177,6 +177,8 @@ def train_policy(
     *,
     reference: Policy | None = None,
     callback: Callable[[int, Policy], None] | None = None,
+    horizon: int = 1,
+    transition: Callable[[ObsT, np.ndarray], ObsT] | None = None,
 ) -> TrainLog:
     """Train ``policy`` in place by REINFORCE with a KL penalty to ``reference``.
 
@@ -187,18 +189,26 @@ def train_policy(
     defaults to a frozen copy of the policy as it is on entry. ``callback(step, policy)``, when
     given, runs after each update (evaluations, checkpoints).
 
+    Episodes of ``horizon`` actions: with ``horizon > 1``, ``transition(obs, actions)`` gives the
+    next observations, the reward ``reward_fn(obs, actions)`` comes once, for the last step, and
+    the policy-gradient term and the KL penalty sum over the episode's steps (the KL then is
+    the episode's, estimated along the sampled path: the exact per-step KLs summed).
+
     Deterministic given ``config.seed``: observations come from a numpy generator and actions
     from a ``torch.Generator``, both derived from the seed; anything else drawing on torch's
     global RNG (dropout) runs inside a forked RNG seeded from it; torch runs on one thread with
     deterministic algorithms, restored afterwards.
     """
+    if horizon < 1 or (horizon > 1 and transition is None):
+        raise ValueError(f"horizon {horizon}: need horizon >= 1, and a transition when above 1")
     ref = reference if reference is not None else _frozen_reference(policy)
     params = [p for p in policy.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the policy has no trainable parameters")
     with deterministic_torch(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(config.seed, "policy_gradient", "torch"))
-        return _train(policy, ref, params, sample_obs, reward_fn, config, callback)
+        episode = _Episode(horizon, transition)
+        return _train(policy, ref, params, sample_obs, reward_fn, config, callback, episode)
 
 
 def _train(
@@ -209,6 +219,7 @@ def _train(
     reward_fn: Callable[[ObsT, np.ndarray], np.ndarray],
     config: PGConfig,
     callback: Callable[[int, Policy], None] | None,
+    episode: _Episode[ObsT],
 ) -> TrainLog:
     opt = torch.optim.Adam(params, lr=config.lr)
     obs_gen = rng(config.seed, "policy_gradient", "obs")
@@ -219,20 +230,24 @@ def _train(
     log = TrainLog()
     for step in range(config.steps):
         obs = sample_obs(obs_gen, config.batch)
-        heads = _heads(policy.logits(obs))
-        mask = policy.action_mask(obs) if len(heads) == 1 else None
-        with torch.no_grad():
-            ref_heads = _heads(ref.logits(obs))
-        picks: list[torch.Tensor] = []
         chosen: torch.Tensor | float = 0.0
         kl_rows: torch.Tensor | float = 0.0
-        for logits, ref_logits in zip(heads, ref_heads, strict=True):
-            log_probs = masked_log_probs(logits, mask)
-            pick = torch.multinomial(log_probs.detach().exp(), 1, generator=action_gen).squeeze(1)
-            picks.append(pick)
-            chosen = chosen + log_probs.gather(1, pick[:, None]).squeeze(1)
-            kl_rows = kl_rows + exact_kl(logits, ref_logits, mask)
-        actions = picks[0] if len(picks) == 1 else torch.stack(picks, dim=1)
+        for t in range(episode.horizon):
+            if t:
+                assert episode.transition is not None  # train_policy checked it
+                obs = episode.transition(obs, actions.numpy())
+            heads = _heads(policy.logits(obs))
+            mask = policy.action_mask(obs) if len(heads) == 1 else None
+            with torch.no_grad():
+                ref_heads = _heads(ref.logits(obs))
+            picks: list[torch.Tensor] = []
+            for logits, ref_logits in zip(heads, ref_heads, strict=True):
+                log_probs = masked_log_probs(logits, mask)
+                pick = torch.multinomial(log_probs.detach().exp(), 1, generator=action_gen)
+                picks.append(pick.squeeze(1))
+                chosen = chosen + log_probs.gather(1, pick).squeeze(1)
+                kl_rows = kl_rows + exact_kl(logits, ref_logits, mask)
+            actions = picks[0] if len(picks) == 1 else torch.stack(picks, dim=1)
         rewards = _checked_rewards(reward_fn(obs, actions.numpy()), len(actions))
         advantage = torch.as_tensor(rewards - baseline(rewards), dtype=heads[0].dtype)
         kl = torch.as_tensor(kl_rows).mean()
@@ -248,6 +263,14 @@ def _train(
         if callback is not None:
             callback(step, policy)
     return log
+
+
+@dataclass(frozen=True)
+class _Episode(Generic[ObsT]):
+    """How many actions an episode takes and how observations follow from them."""
+
+    horizon: int
+    transition: Callable[[ObsT, np.ndarray], ObsT] | None
 
 
 def _single(logits: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
