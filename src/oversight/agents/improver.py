@@ -8,7 +8,8 @@ Action space for a program of ``L`` lines (:func:`apply_action`):
   :mod:`oversight.envs.programs.edits`). It saves a line too, and it is exact for some guards
   and wrong on a rare share of inputs for others, which a weak judge may accept.
 
-An episode applies ``steps`` actions in turn, each on the current program (:func:`rollout`).
+An episode applies ``steps`` actions in turn, each on the current program (:func:`rollout`,
+:func:`next_states`); :func:`train_improver` trains on episodes of ``edits`` edits.
 
 :class:`ImproverNet` scores every action: per-line features (:func:`improver_features`: the
 artifact rows of :func:`~oversight.envs.programs.features.line_features` on ``(R, current P)``
@@ -170,6 +171,15 @@ def reward_from(fn: PairReward) -> BatchReward:
 # --- training and evaluation -----------------------------------------------------------------
 
 
+def next_states(obs: Sequence[ImproverState], actions: np.ndarray) -> list[ImproverState]:
+    """Each state after its action: the same reference, the edited current program (the
+    transition of a multi-edit episode)."""
+    return [
+        ImproverState(s.reference, apply_action(s.current, int(a)))
+        for s, a in zip(obs, actions, strict=True)
+    ]
+
+
 def reference_programs(seeds: Sequence[int], knobs: GeneratorConfig) -> list[Program]:
     """The reference program of every seed."""
     return [generate_reference(knobs, int(s)).program for s in seeds]
@@ -183,8 +193,10 @@ def train_improver(
     *,
     hidden: int = 32,
     penalty: float = 10.0,
+    edits: int = 1,
 ) -> tuple[ImproverNet, TrainLog]:
-    """Train a fresh :class:`ImproverNet` on one-edit episodes from the training references.
+    """Train a fresh :class:`ImproverNet` on episodes of ``edits`` edits from the training
+    references, rewarded once, on the program the last edit leaves.
 
     ``reward`` is ``"gold"`` (:func:`gold_reward` with ``penalty``) or any ``(R, P) -> float``.
     The network's initial weights come from ``config.seed``, so the result is deterministic.
@@ -206,7 +218,9 @@ def train_improver(
         picks = gen.integers(0, len(programs), size=batch)
         return [ImproverState(programs[i], programs[i]) for i in picks]
 
-    log = train_policy(net, sample_obs, reward_from(pair), config)
+    log = train_policy(
+        net, sample_obs, reward_from(pair), config, horizon=edits, transition=next_states
+    )
     return net, log
 
 
@@ -249,16 +263,25 @@ def evaluate_improver(
 
 
 def random_baseline(
-    test_seeds: Sequence[int], knobs: GeneratorConfig, *, penalty: float = 10.0
+    test_seeds: Sequence[int],
+    knobs: GeneratorConfig,
+    *,
+    penalty: float = 10.0,
+    steps: int = 1,
+    draws: int = 64,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """The same metrics for one uniformly random valid action, in exact expectation (the
-    average over every valid action of every reference), so it carries no sampling noise."""
+    """The same metrics for uniformly random valid actions. One action: in exact expectation
+    (the average over every valid action of every reference), so it carries no sampling
+    noise; ``steps`` actions: the average over ``draws`` random episodes per reference."""
     values, equivalent, savings = [], [], []
+    gen = np.random.default_rng(seed)
     for ref in reference_programs(test_seeds, knobs):
-        results = [
-            gold_oracle(ref, apply_action(ref, int(a)), penalty)
-            for a in np.flatnonzero(valid_actions(ref))
-        ]
+        if steps == 1:
+            ends = [apply_action(ref, int(a)) for a in np.flatnonzero(valid_actions(ref))]
+        else:
+            ends = [_random_episode(ref, steps, gen) for _ in range(draws)]
+        results = [gold_oracle(ref, p, penalty) for p in ends]
         values.append(np.mean([r.value for r in results]))
         equivalent.append(np.mean([r.equivalent for r in results]))
         savings.append(np.mean([r.saving for r in results]))
@@ -268,3 +291,12 @@ def random_baseline(
         "mean_saving": float(np.mean(savings)),
         "n": float(len(values)),
     }
+
+
+def _random_episode(program: Program, steps: int, gen: np.random.Generator) -> Program:
+    for _ in range(steps):
+        valid = np.flatnonzero(valid_actions(program))
+        if not len(valid):
+            break
+        program = apply_action(program, int(gen.choice(valid)))
+    return program

@@ -233,9 +233,6 @@ def _train(
         chosen: torch.Tensor | float = 0.0
         kl_rows: torch.Tensor | float = 0.0
         for t in range(episode.horizon):
-            if t:
-                assert episode.transition is not None  # train_policy checked it
-                obs = episode.transition(obs, actions.numpy())
             heads = _heads(policy.logits(obs))
             mask = policy.action_mask(obs) if len(heads) == 1 else None
             with torch.no_grad():
@@ -248,6 +245,9 @@ def _train(
                 chosen = chosen + log_probs.gather(1, pick).squeeze(1)
                 kl_rows = kl_rows + exact_kl(logits, ref_logits, mask)
             actions = picks[0] if len(picks) == 1 else torch.stack(picks, dim=1)
+            if t < episode.horizon - 1:
+                assert episode.transition is not None  # train_policy checked it
+                obs = episode.transition(obs, actions.numpy())
         rewards = _checked_rewards(reward_fn(obs, actions.numpy()), len(actions))
         advantage = torch.as_tensor(rewards - baseline(rewards), dtype=heads[0].dtype)
         kl = torch.as_tensor(kl_rows).mean()

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -403,7 +404,7 @@ def statically_live(program: Program) -> np.ndarray:
     return flags
 
 
-def dependencies(program: Program, needed: set[str], end: int) -> list[int]:
+def dependencies(program: Program, needed: AbstractSet[str], end: int) -> list[int]:
     """Indices of the lines before ``end`` that the variables ``needed`` at ``end`` depend on
     (a static backward slice), last first. A guarded line may not fire, so it keeps its target
     needed (an earlier definition may be the one that holds) and adds its guard's operands."""
