@@ -191,3 +191,79 @@ def test_training_on_two_edit_episodes_beats_random_episodes() -> None:
     assert trained["share_equivalent"] > random["share_equivalent"] + 0.5
     assert trained["mean_gold"] > random["mean_gold"] + 4
     assert np.mean(log.mean_reward[-10:]) > np.mean(log.mean_reward[:10])
+
+
+def test_states_track_the_origin_of_lines_and_read_their_features() -> None:
+    """A state's rows are its origin lines' rows of (R, R), with the columns an edit changes
+    recomputed on P: exactly the line features of (R, P) at step 0, and after edits for every
+    column but the three that would need the solver or the other program again."""
+    from oversight.agents.improver import improver_features
+    from oversight.envs.programs.env import ProgramContext
+    from oversight.envs.programs.features import FEATURE_NAMES, line_features
+
+    folds = parse(FOLDS, 8)
+    start = ImproverState.start(folds)
+    fresh = line_features(ProgramContext(folds, folds))[: len(folds)]
+    np.testing.assert_array_equal(improver_features(start)[:, :-1], fresh)
+    folded = start.step(len(folds) + 3)  # fold line 3: drops line 1 (h = x + 3), rewrites 3
+    assert folded.origin == (0, 2, 3, 4)
+    deleted = folded.step(0)
+    assert deleted.origin == (2, 3, 4)
+    assert str(deleted.current) == str(apply_action(folded.current, 0))
+    rows = improver_features(deleted)[:, :-1]
+    exact = line_features(ProgramContext(folds, deleted.current))[: len(deleted.current)]
+    stale = ("targetable", "solver_yields", "reads_new_temp")
+    cols = [i for i, c in enumerate(FEATURE_NAMES) if c not in stale]
+    np.testing.assert_array_equal(rows[:, cols], exact[:, cols])
+    # the rewritten guard (line 3 of R, now line 1) is the line not shared with R
+    assert rows[:, FEATURE_NAMES.index("in_other_program")].tolist() == [1.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="origin"):
+        ImproverState(folds, deleted.current)
+
+
+def test_sampled_episodes_are_reproducible_and_their_kl_is_the_path_sum() -> None:
+    from oversight.agents.improver import sample_episodes
+
+    refs = [generate_reference(KNOBS, s).program for s in range(4)]
+    starts = [ImproverState.start(r) for r in refs]
+    net = ImproverNet()
+    a = sample_episodes(net, starts, 3, np.random.default_rng(0), reference=net)
+    b = sample_episodes(net, starts, 3, np.random.default_rng(0))
+    assert np.array_equal(a.actions, b.actions) and a.actions.shape == (4, 3)
+    assert np.allclose(a.kl, 0.0, atol=1e-6)  # against itself
+    for end, ref in zip(a.ends, refs, strict=True):
+        assert len(ref) - len(end.current) == 3  # every edit saves a line
+    other = ImproverNet()
+    c = sample_episodes(net, starts, 3, np.random.default_rng(0), reference=other)
+    assert np.array_equal(c.actions, a.actions)  # the reference changes no draw
+    assert (c.kl > 0).all()
+
+
+def test_imitating_a_demonstrator_puts_mass_on_correct_edits_of_held_out_programs() -> None:
+    """The supervised stage before RL: fitted to uniform-over-correct first edits of training
+    references, the policy's mass on correct edits of held-out references beats the share of
+    correct edits (what an untrained, near-uniform policy gets)."""
+    from oversight.agents.improver import imitate
+    from oversight.envs.programs.oracle import gold_oracle
+    from oversight.learning.policy_gradient import action_probs
+
+    def correct(ref):
+        valid = np.flatnonzero(valid_actions(ref))
+        ok = np.zeros(2 * len(ref))
+        ok[[a for a in valid if gold_oracle(ref, apply_action(ref, int(a))).equivalent]] = 1
+        return ok, valid
+
+    train = [generate_reference(KNOBS, s).program for s in range(12)]
+    targets = [ok / ok.sum() for ok, _ in map(correct, train)]
+    torch.manual_seed(0)
+    net = ImproverNet()
+    losses = imitate(net, [ImproverState.start(r) for r in train], targets, epochs=150)
+    assert losses[-1] < losses[0]
+    held = [generate_reference(KNOBS, s).program for s in range(1000, 1012)]
+    probs = action_probs(net.eval(), [ImproverState.start(r) for r in held]).numpy()
+    mass, share = [], []
+    for p, ref in zip(probs, held, strict=True):
+        ok, valid = correct(ref)
+        mass.append(p[: len(ok)] @ ok)
+        share.append(ok[valid].mean())
+    assert np.mean(mass) > np.mean(share) + 0.2, (np.mean(mass), np.mean(share))

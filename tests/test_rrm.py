@@ -277,7 +277,8 @@ def test_experiment_end_to_end_with_export(tmp_path: Path) -> None:
 def test_rm_config_defaults_suit_long_programs() -> None:
     cfg = RRMConfig()
     assert cfg.generator.length >= 160 and cfg.judge_budget == 16
-    assert cfg.verdicts_first_round >= 1000 and cfg.rounds >= 3
+    assert cfg.verdicts_first_round >= 1000 and cfg.rounds >= 2
+    assert cfg.episode_edits >= 8 and cfg.sft_epochs > 0  # a competent multi-step improver
     assert RMConfig().mixer == "conv" and cfg.critic_rl.beta_kl > 0
     assert cfg.improver_rl.beta_kl > 0
     assert len(cfg.bon_n) >= 6 and cfg.rl_evaluations >= 6
@@ -402,3 +403,64 @@ def test_flaw_shares_and_pgr_against_the_strongest_baseline() -> None:
     }
     [row] = pgr_at_matched_kl(curves, ["weak_a", "weak_b"], "learned", "gold")
     assert row["weak"] == "weak_b" and row["pgr"] == pytest.approx(0.5)
+
+
+def test_level2_artifacts_are_episodes_of_many_edits(world: World) -> None:
+    """The improver's artifacts (judged in rounds and on held-out programs) are episodes of
+    ``episode_edits`` edits, rebuilt by the world from their actions alone."""
+    from oversight.experiments.rrm.artifacts import eval_items, round_items
+
+    cfg = tiny()
+    net = learners.new_improver(0, cfg.improver_hidden)
+    for items in (round_items(world, cfg, 0, 0, "learned", net), eval_items(world, cfg, 0, net)):
+        own = [it for it in items if it.by_improver]
+        assert own and all(it.source == "episode" for it in own)
+        for it in own:
+            assert world.context(it).claimed_saving == cfg.episode_edits == 8
+            assert len(it.text.split(",")) == 8
+        assert len({it.text for it in own}) > len(own) // 2  # sampled, not one fixed output
+    single = round_items(world, tiny(episode_edits=1), 0, 0, "learned", net)
+    assert {it.source for it in single if it.by_improver} == {"edit"}
+
+
+def test_sampled_best_of_n_matches_the_exact_curve_where_both_apply(world: World) -> None:
+    """Best-of-n estimated from a pool of samples (the multi-edit case) agrees with the exact
+    curve (the enumerable single-edit case) on the same policy and scores."""
+    t = world.test[0]
+    k = len(t.actions)
+    base = np.random.default_rng(1).dirichlet(np.ones(k))
+    scores = np.random.default_rng(2).random(k)
+    ns = [1, 4, 16]
+    full = learners.Outcomes(np.ones(k), scores, t.gold_value, t.gold_label)
+    exact = learners.exact_bon_curve([base], [full], ns)
+    pool = np.random.default_rng(0).choice(k, size=4000, p=base)
+    drawn = learners.Outcomes(np.ones(4000), scores[pool], t.gold_value[pool], t.gold_label[pool])
+    sampled = learners.sampled_bon_curve([drawn], ns)
+    for e, s in zip(exact, sampled, strict=True):
+        assert s.gold == pytest.approx(e.gold, abs=0.4)
+        assert s.proxy == pytest.approx(e.proxy, abs=0.02)
+        assert s.accepted == pytest.approx(e.accepted, abs=0.04)
+        assert s.kl == kl_bound(int(s.x)) and e.kl <= s.kl + 1e-9  # exact KL under the bound
+    assert sampled[-1].proxy > sampled[0].proxy + 0.2  # selection does something
+
+
+def test_best_of_n_is_exact_for_single_edits_and_sampled_for_episodes(
+    world: World, tmp_path: Path
+) -> None:
+    """Against gold's labels, best-of-n's gold value can only rise with n. Single edits: exact
+    (KL 0 at n = 1 and below the analytic bound where edits tie); episodes: estimated from the
+    pool, with the bound as KL."""
+    for edits, folder in ((1, "one"), (8, "eight")):
+        cfg = tiny(episode_edits=edits, bon_pool=32)
+        run = SeedRun(world, cfg, 0, tmp_path / folder)
+        points = run.bon(learners.gold_scores)
+        gold = [p.gold for p in points]
+        assert gold == sorted(gold) and gold[-1] > gold[0]
+        assert all(p.accepted_broken == 0 for p in points)
+        bounds = [kl_bound(int(p.x)) for p in points]
+        if edits == 1:
+            assert points[0].kl == 0
+            assert any(p.kl < b - 1e-6 for p, b in zip(points, bounds, strict=True))
+        else:
+            assert [p.kl for p in points] == bounds
+            assert len(run.bon_pool) == 32 * len(world.test)

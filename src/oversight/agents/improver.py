@@ -9,7 +9,10 @@ Action space for a program of ``L`` lines (:func:`apply_action`):
   and wrong on a rare share of inputs for others, which a weak judge may accept.
 
 An episode applies ``steps`` actions in turn, each on the current program (:func:`rollout`,
-:func:`next_states`); :func:`train_improver` trains on episodes of ``edits`` edits.
+:func:`next_states`, :func:`sample_episodes`); a state (:class:`ImproverState`) remembers which
+line of R each line of P came from, so that its features are R's rows carried along
+(:func:`improver_features`). :func:`train_improver` trains on episodes of ``edits`` edits;
+:func:`imitate` fits the policy to demonstrations (the supervised stage before RL).
 
 :class:`ImproverNet` scores every action: per-line features (:func:`improver_features`: the
 artifact rows of :func:`~oversight.envs.programs.features.line_features` on ``(R, current P)``
@@ -35,13 +38,19 @@ import torch
 from torch import nn
 
 from oversight.core.seeding import derive_seed
-from oversight.envs.programs.dsl import Program
-from oversight.envs.programs.edits import apply_action, valid_actions
+from oversight.envs.programs.dsl import Line, Program, statically_live
+from oversight.envs.programs.edits import apply_action, fold_source, valid_actions
 from oversight.envs.programs.env import ProgramContext
-from oversight.envs.programs.features import N_FEATURES, line_features
+from oversight.envs.programs.features import FEATURE_NAMES, N_FEATURES, line_features, line_row
 from oversight.envs.programs.generator import GeneratorConfig, generate_reference
 from oversight.envs.programs.oracle import gold_oracle
-from oversight.learning.policy_gradient import PGConfig, TrainLog, train_policy
+from oversight.learning.policy_gradient import (
+    PGConfig,
+    TrainLog,
+    exact_kl,
+    masked_log_probs,
+    train_policy,
+)
 
 EXTRA_FEATURES: tuple[str, ...] = ("foldable",)
 """Columns :func:`improver_features` appends to the artifact rows of ``line_features``."""
@@ -54,28 +63,82 @@ PairReward = Callable[[Program, Program], float]
 
 @dataclass(frozen=True)
 class ImproverState:
-    """One observation: the reference R and the current program P (R itself at step 0)."""
+    """One observation: the reference R, the current program P (R itself at step 0) and the
+    line of R each line of P comes from (``origin``; None at step 0, where it is every line)."""
 
     reference: Program
     current: Program
+    origin: tuple[int, ...] | None = None
+
+    @classmethod
+    def start(cls, reference: Program) -> ImproverState:
+        """The first state of an episode on ``reference``."""
+        return cls(reference, reference)
+
+    def __post_init__(self) -> None:
+        if self.origin is None and self.current != self.reference:
+            raise ValueError("a state whose program is not R needs the origin of its lines")
+
+    def lines_origin(self) -> tuple[int, ...]:
+        """The line of R each line of P comes from."""
+        return self.origin if self.origin is not None else tuple(range(len(self.current)))
+
+    def step(self, action: int) -> ImproverState:
+        """The state after ``action`` (:func:`apply_action`; raises on an invalid one)."""
+        current = apply_action(self.current, action)
+        n = len(self.current)
+        dropped = action if action < n else fold_source(self.current, action - n)
+        assert dropped is not None  # apply_action checked the fold
+        origin = list(self.lines_origin())
+        del origin[dropped]  # a fold keeps line i (rewritten) and drops its source line
+        return ImproverState(self.reference, current, tuple(origin))
 
 
 # --- features --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def _cached_features(reference: Program, current: Program) -> np.ndarray:
-    rows = line_features(ProgramContext(reference, current))[: len(current)]
-    extra = valid_actions(current)[len(current) :, None].astype(np.float32)
+_RECOMPUTED = tuple(FEATURE_NAMES.index(c) for c in ("in_other_program", "position"))
+_LIVE = FEATURE_NAMES.index("statically_live")
+
+
+@lru_cache(maxsize=256)
+def _reference_rows(reference: Program) -> tuple[np.ndarray, frozenset[Line]]:
+    rows = line_features(ProgramContext(reference, reference))[: len(reference)]
+    return rows, frozenset(reference.lines)
+
+
+@lru_cache(maxsize=8192)
+def _cached_features(state: ImproverState) -> np.ndarray:
+    current = state.current
+    n = len(current)
+    reference, (reference_rows, reference_lines) = state.reference, _reference_rows(state.reference)
+    origin = state.lines_origin()
+    rows = reference_rows[list(origin)]  # a copy
+    shared, position = _RECOMPUTED
+    rows[:, shared] = [line in reference_lines for line in current.lines]
+    for i in np.flatnonzero(rows[:, shared] == 0):  # a rewritten line: its own line columns
+        line, was = current.lines[i], reference.lines[origin[i]]
+        rows[i] += line_row(line, current.bits) - line_row(was, current.bits)
+    rows[:, position] = np.arange(n) / max(1, n - 1)
+    rows[:, _LIVE] = statically_live(current)
+    extra = valid_actions(current)[n:, None].astype(np.float32)
     out = np.concatenate([rows, extra], axis=1)
     out.flags.writeable = False  # shared through the cache
     return out
 
 
 def improver_features(state: ImproverState) -> np.ndarray:
-    """``(len(P), N_IMPROVER_FEATURES)`` float32: the P rows of ``line_features((R, P))`` and
-    :data:`EXTRA_FEATURES`. Cached, since training revisits the same references often."""
-    return _cached_features(state.reference, state.current)
+    """``(len(P), N_IMPROVER_FEATURES)`` float32: for each line of P, the row of its origin
+    line in ``line_features((R, R))``, with the columns an edit changes recomputed on P (shared
+    with R, position, static liveness, and a rewritten line's own columns), and
+    :data:`EXTRA_FEATURES`.
+
+    At step 0 these are exactly the P rows of ``line_features((R, P))``. Later, three columns
+    keep their origin line's values: ``targetable`` and ``solver_yields`` (which would need the
+    solver again) and ``reads_new_temp``. A state then costs a lookup and one pass over P, not
+    fresh line features (several ms), which matters for episodes of many edits. Cached.
+    """
+    return _cached_features(state)
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -116,7 +179,14 @@ class ImproverNet(nn.Module):
     def logits(self, obs: Sequence[ImproverState]) -> torch.Tensor:
         """``(B, 2 * Lmax)`` action logits in each row's own numbering (padding arbitrary)."""
         x, pad = self._batch(obs)
-        h = self.encoder(self.embed(x), src_key_padding_mask=pad)
+        # torch's inference fast path of the encoder layer (eval, no grad) is 5-7x slower than
+        # the plain path at these sizes on CPU (16 x 160 lines: 20 ms against 4 ms): skip it.
+        fast = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            h = self.encoder(self.embed(x), src_key_padding_mask=pad)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fast)
         per_line = self.heads(h)  # (B, Lmax, 2)
         stacked = torch.cat([per_line[..., 0], per_line[..., 1]], dim=1)  # [delete | fold]
         return stacked.gather(1, _flat_index([len(s.current) for s in obs]))
@@ -127,7 +197,7 @@ class ImproverNet(nn.Module):
         mask = torch.zeros(len(obs), 2 * lmax, dtype=torch.bool)
         for b, s in enumerate(obs):
             valid = valid_actions(s.current)
-            mask[b, : len(valid)] = torch.from_numpy(valid)
+            mask[b, : len(valid)] = torch.from_numpy(valid.copy())
         return mask
 
 
@@ -172,12 +242,9 @@ def reward_from(fn: PairReward) -> BatchReward:
 
 
 def next_states(obs: Sequence[ImproverState], actions: np.ndarray) -> list[ImproverState]:
-    """Each state after its action: the same reference, the edited current program (the
-    transition of a multi-edit episode)."""
-    return [
-        ImproverState(s.reference, apply_action(s.current, int(a)))
-        for s, a in zip(obs, actions, strict=True)
-    ]
+    """Each state after its action (:meth:`ImproverState.step`): the transition of a
+    multi-edit episode."""
+    return [s.step(int(a)) for s, a in zip(obs, actions, strict=True)]
 
 
 def reference_programs(seeds: Sequence[int], knobs: GeneratorConfig) -> list[Program]:
@@ -233,13 +300,12 @@ def greedy_actions(net: ImproverNet, states: Sequence[ImproverState]) -> np.ndar
 
 def rollout(net: ImproverNet, reference: Program, steps: int = 1) -> Program:
     """Apply ``steps`` greedy actions in turn, each to the current program."""
-    current = reference
+    state = ImproverState(reference, reference)
     for _ in range(steps):
-        if not valid_actions(current).any():
+        if not valid_actions(state.current).any():
             break
-        action = int(greedy_actions(net, [ImproverState(reference, current)])[0])
-        current = apply_action(current, action)
-    return current
+        state = state.step(int(greedy_actions(net, [state])[0]))
+    return state.current
 
 
 def evaluate_improver(
@@ -300,3 +366,65 @@ def _random_episode(program: Program, steps: int, gen: np.random.Generator) -> P
             break
         program = apply_action(program, int(gen.choice(valid)))
     return program
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """Sampled episodes: each one's last state, its actions ``(B, steps)`` and, when a
+    reference policy was given, its KL to it (the exact per-step KLs summed along the path)."""
+
+    ends: list[ImproverState]
+    actions: np.ndarray
+    kl: np.ndarray
+
+
+def sample_episodes(
+    net: ImproverNet,
+    starts: Sequence[ImproverState],
+    steps: int,
+    gen: np.random.Generator,
+    reference: ImproverNet | None = None,
+) -> Episodes:
+    """Sample an episode of ``steps`` actions from each start (every state of a step in one
+    batch; actions drawn from ``gen``, so a seeded generator makes them reproducible)."""
+    states = list(starts)
+    actions = np.zeros((len(states), steps), dtype=np.int64)
+    kl = np.zeros(len(states))
+    for t in range(steps):
+        with torch.no_grad():
+            mask = net.action_mask(states)
+            logits = net.logits(states)
+            probs = masked_log_probs(logits, mask).exp().double().numpy()
+            if reference is not None:
+                kl += exact_kl(logits, reference.logits(states), mask).double().numpy()
+        for b, p in enumerate(probs):
+            actions[b, t] = gen.choice(len(p), p=p / p.sum())
+        states = next_states(states, actions[:, t])
+    return Episodes(states, actions, np.maximum(kl, 0.0))  # float32 rounding below 0
+
+
+def imitate(
+    net: ImproverNet,
+    states: Sequence[ImproverState],
+    targets: Sequence[np.ndarray],
+    epochs: int,
+    lr: float = 1e-2,
+) -> list[float]:
+    """Supervised learning from demonstrations (the SFT stage): fit ``net``'s action
+    distribution at each state to ``targets`` (one distribution over the state's flat actions
+    each) by cross-entropy, full batch, ``epochs`` Adam steps. Returns the losses."""
+    mask = net.action_mask(states)
+    target = torch.zeros(mask.shape)
+    for b, t in enumerate(targets):
+        target[b, : len(t)] = torch.as_tensor(t, dtype=torch.float32)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    losses = []
+    net.train()
+    for _ in range(epochs):
+        logp = masked_log_probs(net.logits(states), mask).masked_fill(~mask, 0.0)
+        loss = -(target * logp).sum(dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses

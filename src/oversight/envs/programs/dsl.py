@@ -49,7 +49,6 @@ import codecs
 import re
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -126,14 +125,30 @@ class Line:
     target: str
     expr: Expr
     guard: Guard | None = None
+    # Lines key caches and are read by liveness, features and edits for every line of every
+    # visited program: the hash, the variables read and the text are computed once.
+    _hash: int = field(init=False, repr=False, compare=False)
+    _reads: frozenset[str] = field(init=False, repr=False, compare=False)
+    _text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.target, self.expr, self.guard)))
+        atoms = list(self.expr.args)
+        if self.guard:
+            atoms += [self.guard.left, self.guard.right, Var(self.target)]
+        object.__setattr__(self, "_reads", frozenset(a.name for a in atoms if isinstance(a, Var)))
+        body = f"{self.target} = {self.expr}"
+        object.__setattr__(self, "_text", f"if {self.guard}: {body}" if self.guard else body)
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
-        body = f"{self.target} = {self.expr}"
-        return f"if {self.guard}: {body}" if self.guard else body
+        return self._text
 
     def reads(self) -> frozenset[str]:
         """Variables this line reads (a guarded line also reads its own target)."""
-        return _line_reads(self)
+        return self._reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +174,6 @@ class Program:
     @property
     def mask(self) -> int:
         return (1 << self.bits) - 1
-
-
-@lru_cache(maxsize=65536)
-def _line_reads(line: Line) -> frozenset[str]:
-    # cached: liveness, features and edits ask every line of every visited program
-    atoms = list(line.expr.args)
-    if line.guard:
-        atoms += [line.guard.left, line.guard.right, Var(line.target)]
-    return frozenset(a.name for a in atoms if isinstance(a, Var))
 
 
 def format_program(program: Program) -> str:

@@ -103,11 +103,18 @@ def valid_actions(program: Program) -> np.ndarray:
     """``(2 * len(program),)`` bool: every delete, and folds of foldable guards.
 
     Deleting the only line is excluded: an empty program has no action space for a next step.
+    Read-only (cached per program: the improver asks for every state it visits, often twice).
     """
+    return _valid_actions(program)
+
+
+@lru_cache(maxsize=8192)
+def _valid_actions(program: Program) -> np.ndarray:
     n = len(program)
     mask = np.zeros(2 * n, dtype=bool)
     mask[:n] = n > 1
     mask[n:] = [j is not None for j in _fold_sources(program)]
+    mask.setflags(write=False)
     return mask
 
 

@@ -9,6 +9,7 @@ the claim critic, the improver and the reward models all read these rows.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -90,49 +91,67 @@ def _constants(line: Line) -> list[int]:
     return [a.value for a in atoms if isinstance(a, Const)]
 
 
+@lru_cache(maxsize=65536)
+def line_row(line: Line, bits: int) -> np.ndarray:
+    """The columns of a row that depend on the line alone (its guard, operator, constants and
+    reads; every other column 0). Read-only, cached per line."""
+    row = np.zeros(N_FEATURES, dtype=np.float32)
+    if line.guard is not None:
+        row[_COL["is_guard"]] = 1.0
+        row[_COL[f"guard{line.guard.cmp}"]] = 1.0
+    row[_COL[_expr_column(line)]] = 1.0
+    row[_COL["is_comparison"]] = float(line.expr.op in COMPARISONS and len(line.expr.args) == 2)
+    row[_COL["reads_x"]] = float(INPUT_VAR in line.reads())
+    row[_COL["writes_out"]] = float(line.target == OUTPUT_VAR)
+    consts = _constants(line)
+    row[_COL["n_consts"]] = len(consts) / 4.0  # at most 2 in the expression + 2 in a guard
+    if consts:
+        row[_COL["max_popcount"]] = max(c.bit_count() for c in consts) / bits
+        row[_COL["max_log2"]] = max(math.log2(c + 1) for c in consts) / bits
+    row.setflags(write=False)
+    return row
+
+
+@lru_cache(maxsize=1024)
+def _program_columns(program: Program, tag: str, solver: bool) -> np.ndarray:
+    """The columns that depend on one program alone: position, static liveness, targetable
+    and solver_yields. Cached: every context of a reference shares R's (the solver calls are
+    most of the cost of features)."""
+    cols = np.zeros((len(program), N_FEATURES), dtype=np.float32)
+    cols[:, _COL["position"]] = np.arange(len(program)) / max(1, len(program) - 1)
+    # Liveness is read off the text (free): it tells dead code from code that matters.
+    cols[:, _COL["statically_live"]] = statically_live(program)
+    for i in target_lines(program):
+        cols[i, _COL["targetable"]] = 1.0
+        # Budgeted critics read features without this column (its solver calls would be
+        # theirs to pay). A fixed stream per line keeps the features a pure function.
+        if solver:
+            r = rng(0, "line-features", tag, i)
+            yields = any(solve(program, i, r) is not None for _ in range(_FEATURE_SOLVES))
+            cols[i, _COL["solver_yields"]] = float(yields)
+    cols.setflags(write=False)
+    return cols
+
+
 def _program_rows(
     program: Program, other_lines: frozenset[str], is_artifact: bool, tag: str, solver: bool
 ) -> np.ndarray:
     """Feature rows of one program's lines (see :data:`FEATURE_NAMES`)."""
-    bits = program.bits
-    rows = np.zeros((len(program), N_FEATURES), dtype=np.float32)
-    targets = set(target_lines(program))
-    live = statically_live(program)
-    new_temp: dict[str, bool] = {}  # variable -> its latest definition is a line new to P (or R)
+    if not len(program):
+        return np.zeros((0, N_FEATURES), dtype=np.float32)
+    rows = np.stack([line_row(line, program.bits) for line in program.lines])
+    rows += _program_columns(program, tag, solver)
+    rows[:, _COL["in_artifact" if is_artifact else "in_reference"]] = 1.0
+    new_temps: set[str] = set()  # variables whose latest definition is a line new to P (or R)
+    shared_col, new_col = _COL["in_other_program"], _COL["reads_new_temp"]
     for i, line in enumerate(program.lines):
-        row = rows[i]
         shared = str(line) in other_lines
-        row[_COL["in_artifact" if is_artifact else "in_reference"]] = 1.0
-        row[_COL["in_other_program"]] = float(shared)
-        if line.guard is not None:
-            row[_COL["is_guard"]] = 1.0
-            row[_COL[f"guard{line.guard.cmp}"]] = 1.0
-        row[_COL[_expr_column(line)]] = 1.0
-        row[_COL["is_comparison"]] = float(line.expr.op in COMPARISONS and len(line.expr.args) == 2)
-        reads = line.reads()
-        row[_COL["reads_x"]] = float(INPUT_VAR in reads)
-        row[_COL["writes_out"]] = float(line.target == OUTPUT_VAR)
-        consts = _constants(line)
-        row[_COL["n_consts"]] = len(consts) / 4.0  # at most 2 in the expression + 2 in a guard
-        if consts:
-            row[_COL["max_popcount"]] = max(c.bit_count() for c in consts) / bits
-            row[_COL["max_log2"]] = max(math.log2(c + 1) for c in consts) / bits
-        row[_COL["position"]] = i / max(1, len(program) - 1)
-        # Liveness is read off the text (free): it tells dead code from code that matters.
-        row[_COL["statically_live"]] = float(live[i])
-        if i in targets:
-            row[_COL["targetable"]] = 1.0
-            # Budgeted critics read features without this column (its solver calls would be
-            # theirs to pay). A fixed stream per line keeps the features a pure function.
-            if solver:
-                r = rng(0, "line-features", tag, i)
-                yields = any(solve(program, i, r) is not None for _ in range(_FEATURE_SOLVES))
-                row[_COL["solver_yields"]] = float(yields)
+        rows[i, shared_col] = float(shared)
         # Temps defined by a line the other program lacks mark a new chain (a trigger); ``out``
         # and ``x`` are excluded because every line reads them.
-        row[_COL["reads_new_temp"]] = float(any(new_temp.get(v, False) for v in reads))
+        rows[i, new_col] = float(not new_temps.isdisjoint(line.reads()))
         if line.target != OUTPUT_VAR:
-            new_temp[line.target] = not shared
+            (new_temps.discard if shared else new_temps.add)(line.target)
     return rows
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -131,7 +132,11 @@ Step = Callable[[dict[str, np.ndarray], Scratch], None]
 """One compiled line: updates the program's variables (by name) in place."""
 
 
-def _compile_line(line: Line, bits: int, dtype: type[np.unsignedinteger]) -> Step:
+@lru_cache(maxsize=65536)
+def _compile_line(line: Line, bits: int) -> Step:
+    # cached: a step is stateless (it works on the arrays it is handed), and the programs an
+    # experiment compiles share most of their lines (edits of one reference)
+    dtype = dtype_for(bits)
     mask = dtype((1 << bits) - 1)
     needs_mask = np.iinfo(dtype).bits != bits
     op = line.expr.op
@@ -216,7 +221,7 @@ class CompiledProgram:
     def __init__(self, program: Program):
         self.program = program
         self.dtype = dtype_for(program.bits)
-        self.steps = [_compile_line(line, program.bits, self.dtype) for line in program.lines]
+        self.steps = [_compile_line(line, program.bits) for line in program.lines]
         names = {INPUT_VAR, OUTPUT_VAR}
         for line in program.lines:
             names |= line.reads() | {line.target}

@@ -8,6 +8,7 @@ value is the saving ``len(R) - len(P)`` when equivalent, and ``-penalty`` when n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,9 +37,17 @@ def gold_oracle(reference: Program, artifact: Program, penalty: float = 10.0) ->
     the oracle is the experimenter's, never a judge's or an agent's)."""
     if reference.bits != artifact.bits:
         raise ValueError("reference and artifact have different input widths")
-    diff = np.flatnonzero(run_vectorized(reference) != run_vectorized(artifact))
+    diff = np.flatnonzero(_reference_outputs(reference) != run_vectorized(artifact))
     equivalent = diff.size == 0
     saving = len(reference) - len(artifact)
     label = equivalent and saving > 0
     value = float(saving) if equivalent else -float(penalty)
     return OracleResult(equivalent, saving, label, value, diff, reference.bits)
+
+
+@lru_cache(maxsize=256)
+def _reference_outputs(reference: Program) -> np.ndarray:
+    """R's output on every input, once per R (the oracle checks many artifacts of each R)."""
+    out = run_vectorized(reference)
+    out.setflags(write=False)
+    return out

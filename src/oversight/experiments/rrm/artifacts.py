@@ -12,11 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from oversight.agents.improver import ImproverNet
+from oversight.agents.improver import ImproverNet, ImproverState, sample_episodes
 from oversight.core.seeding import rng
 from oversight.envs.programs.makers import TRIGGER_FAMILIES
 from oversight.experiments.rrm.config import RRMConfig
-from oversight.experiments.rrm.learners import improver_probs
 from oversight.experiments.rrm.world import ArtifactKey, RefTable, World
 from oversight.learning import reward_models as rms
 from oversight.learning.adversarial import candidate_pool, propose
@@ -43,22 +42,19 @@ def maker_items(
     return picks
 
 
-def edit_items(
-    n: int, net: ImproverNet, tables: Sequence[RefTable], r: np.random.Generator
+def improver_items(
+    n: int, net: ImproverNet, tables: Sequence[RefTable], edits: int, r: np.random.Generator
 ) -> list[ArtifactKey]:
-    """``n`` single edits sampled from the improver, each of a reference drawn uniformly."""
-    probs = improver_probs(net, tables)
-    out = []
-    for _ in range(n):
-        b = int(r.integers(len(tables)))
-        out.append(
-            ArtifactKey(
-                tables[b].index,
-                "edit",
-                int(tables[b].actions[r.choice(len(probs[b]), p=probs[b])]),
-            )
-        )
-    return out
+    """``n`` episodes of ``edits`` edits sampled from the improver, each from a reference drawn
+    uniformly (single edits are named as edits, whose gold and features the tables hold)."""
+    picks = [tables[int(r.integers(len(tables)))] for _ in range(n)]
+    if not picks:
+        return []
+    episodes = sample_episodes(net, [ImproverState.start(t.program) for t in picks], edits, r)
+    pairs = zip(picks, episodes.actions, strict=True)
+    if edits == 1:
+        return [ArtifactKey(t.index, "edit", int(a[0])) for t, a in pairs]
+    return [ArtifactKey.episode(t.index, a) for t, a in pairs]
 
 
 def round_items(
@@ -73,30 +69,29 @@ def round_items(
     draw0 = 1_000_000 * (round_ + 1)
     return maker_items(
         makers, world.train, cfg.train_families, cfg.subtlety_bits, r, draw0
-    ) + edit_items(n - makers, sampler, world.train, r)
+    ) + improver_items(n - makers, sampler, world.train, cfg.episode_edits, r)
 
 
 def claim_artifacts(
     items: Sequence[ArtifactKey], n: int, r: np.random.Generator
 ) -> list[ArtifactKey]:
     """The ``n`` artifacts whose every possible claim is judged: up to half makers', the rest
-    edits, drawn without replacement."""
-    makers = [it for it in items if it.source != "edit"]
-    edits = [it for it in items if it.source == "edit"]
+    the improver's, drawn without replacement."""
+    makers = [it for it in items if not it.by_improver]
+    edits = [it for it in items if it.by_improver]
     chosen = [makers[i] for i in r.permutation(len(makers))[: n // 2]]
     return chosen + [edits[i] for i in r.permutation(len(edits))[: n - len(chosen)]]
 
 
-def eval_items(world: World, cfg: RRMConfig, seed: int) -> list[ArtifactKey]:
-    """Held-out artifacts every mode's judge rules on: edits of held-out references drawn
-    uniformly, and makers' artifacts of the training families on them."""
+def eval_items(world: World, cfg: RRMConfig, seed: int, base: ImproverNet) -> list[ArtifactKey]:
+    """Held-out artifacts every mode's judge rules on: the initial improver's episodes on
+    held-out references (what level 2 starts from), and makers' artifacts of the training
+    families on them."""
     r = rng(seed, "rrm-eval")
     makers = round(cfg.eval_items * cfg.maker_share)
-    edits = []
-    for _ in range(cfg.eval_items - makers):
-        t = world.test[int(r.integers(len(world.test)))]
-        edits.append(ArtifactKey(t.index, "edit", int(r.choice(t.actions))))
-    return maker_items(makers, world.test, cfg.train_families, cfg.subtlety_bits, r, 0) + edits
+    return maker_items(
+        makers, world.test, cfg.train_families, cfg.subtlety_bits, r, 0
+    ) + improver_items(cfg.eval_items - makers, base, world.test, cfg.episode_edits, r)
 
 
 def family_items(world: World, cfg: RRMConfig, seed: int) -> list[ArtifactKey]:

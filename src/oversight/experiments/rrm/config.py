@@ -93,7 +93,6 @@ def _default_modes() -> list[ModeConfig]:
         ModeConfig(name="random_input", supervision="assisted", critic="random_input"),
         ModeConfig(name="solver_only", supervision="assisted", critic="solver_only"),
         ModeConfig(name="learned", supervision="assisted"),
-        ModeConfig(name="learned-clean-l0", supervision="assisted", level0=CLEAN_LEVEL0),
         ModeConfig(name="gold", supervision="gold"),
     ]
 
@@ -131,10 +130,10 @@ class RRMConfig(Strict):
     train_refs: int = Field(6, ge=1, le=999, description="Reference programs trained on.")
     test_refs: int = Field(4, ge=1, le=999, description="Held-out reference programs measured on.")
     penalty: float = Field(10.0, ge=0)
-    rounds: int = Field(3, ge=1, le=20)
+    rounds: int = Field(2, ge=1, le=20)
     level0: Level0Config = Field(default_factory=Level0Config)
     modes: list[ModeConfig] = Field(default_factory=_default_modes)
-    verdicts_first_round: int = Field(1200, ge=10, description="Verdicts per RM in round 0.")
+    verdicts_first_round: int = Field(1000, ge=10, description="Verdicts per RM in round 0.")
     verdicts_per_round: int = Field(400, ge=0, description="Verdicts added each later round.")
     maker_share: float = Field(0.25, ge=0, le=1, description="Share of artifacts from makers.")
     train_families: list[str] = Field(default_factory=lambda: ["honest", "lazy", "literal"])
@@ -151,14 +150,29 @@ class RRMConfig(Strict):
         description="The critic's policy gradient against RM1, each round.",
     )
     improver_rl: PGConfig = Field(
-        default_factory=lambda: PGConfig(steps=50, batch=32, lr=0.01, beta_kl=0.01),
+        default_factory=lambda: PGConfig(steps=30, batch=16, lr=0.01, beta_kl=0.01),
         description="The improver's policy gradient against RM2, each round and mode.",
     )
     rl_evaluations: int = Field(
-        10, ge=1, description="Evaluations along the improver's training (its RL curve)."
+        8, ge=1, description="Evaluations along the improver's training (its RL curve)."
     )
     improver_hidden: int = Field(16, ge=4)
-    bon_n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128, 256])
+    episode_edits: int = Field(
+        8, ge=1, le=64, description="Edits per improver episode (the level-2 policy's output)."
+    )
+    sft_epochs: int = Field(
+        300, ge=0, description="Steps imitating the demonstrator before any RL (0: none)."
+    )
+    sft_noise: float = Field(
+        0.0, ge=0, le=1, description="Share of the demonstrator's mass on uniform valid edits."
+    )
+    curve_samples: int = Field(
+        8, ge=1, description="Episodes per held-out reference at each point of the RL curve."
+    )
+    bon_n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128])
+    bon_pool: int = Field(
+        128, ge=1, description="Initial-policy episodes per held-out reference behind best-of-n."
+    )
     eval_items: int = Field(160, ge=10, description="Held-out artifacts judged per mode.")
     exploit_budget: int = Field(12, ge=0, description="Candidates per reference in the search.")
     level0_sweep: list[dict[str, Any]] = Field(
@@ -195,6 +209,11 @@ class RRMConfig(Strict):
             raise ValueError(f"modes need distinct names, got {names}")
         if any(n < 1 for n in self.bon_n):
             raise ValueError("bon_n values must be at least 1")
+        if self.episode_edits > 1 and max(self.bon_n) > self.bon_pool:
+            raise ValueError(
+                f"bon_n goes up to {max(self.bon_n)} but bon_pool is {self.bon_pool}: the "
+                "best-of-n estimate from a pool of N episodes needs n <= N"
+            )
         check_subtleties("subtlety_bits", self.subtlety_bits, self.generator.bits)
         # per-mode and per-sweep level-0 settings are partial mappings: check them now, not
         # when their stage is reached

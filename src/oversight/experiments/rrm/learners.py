@@ -17,16 +17,27 @@ import torch
 
 from oversight.agents.critics.claim import PointerPolicy, choices
 from oversight.agents.critics.learned import PointerNet
-from oversight.agents.improver import ImproverNet, ImproverState
-from oversight.core.seeding import derive_seed
+from oversight.agents.improver import (
+    ImproverNet,
+    ImproverState,
+    imitate,
+    next_states,
+    sample_episodes,
+)
+from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.env import ProgramContext
+from oversight.envs.programs.oracle import gold_oracle
 from oversight.experiments.rrm.world import ArtifactKey, RefTable, World
 from oversight.learning import reward_models as rms
-from oversight.learning.best_of_n import best_of_n_distribution, best_of_n_kl
+from oversight.learning.best_of_n import (
+    best_of_n_distribution,
+    best_of_n_kl,
+    kl_bound,
+    unbiased_bon_estimate,
+)
 from oversight.learning.policy_gradient import (
     PGConfig,
     action_probs,
-    policy_kl,
     train_policy,
 )
 
@@ -121,15 +132,46 @@ def train_critic(
 
 
 def new_improver(seed: int, hidden: int) -> ImproverNet:
-    """The seed's initial improver (its weights depend on ``seed`` only)."""
+    """A fresh improver (its weights depend on ``seed`` only)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "rrm-improver", "init"))
         return ImproverNet(hidden=hidden)
 
 
+def demonstrations(
+    tables: Sequence[RefTable], noise: float
+) -> tuple[list[ImproverState], list[np.ndarray]]:
+    """An honest demonstrator's first edit of each reference: uniform over the edits that keep
+    the program equivalent, with ``noise`` of its mass on any valid edit (sloppiness)."""
+    states, targets = [], []
+    for t in tables:
+        valid = np.zeros(2 * len(t.program))
+        valid[t.actions] = 1.0
+        good = np.zeros_like(valid)
+        good[t.actions[t.gold_label]] = 1.0
+        good = good / good.sum() if good.any() else valid / valid.sum()
+        states.append(ImproverState.start(t.program))
+        targets.append((1 - noise) * good + noise * valid / valid.sum())
+    return states, targets
+
+
+def pretrained_improver(
+    tables: Sequence[RefTable], seed: int, hidden: int, epochs: int, noise: float
+) -> tuple[ImproverNet, list[float]]:
+    """The initial level-2 policy: a fresh improver that imitated :func:`demonstrations` on the
+    training references for ``epochs`` steps (the supervised stage before RL); its losses."""
+    net = new_improver(seed, hidden)
+    losses: list[float] = []
+    if epochs:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "rrm-improver", "sft"))
+            losses = imitate(net, *demonstrations(tables, noise), epochs)
+    return net.eval(), losses
+
+
 def improver_probs(net: ImproverNet, tables: Sequence[RefTable]) -> list[np.ndarray]:
     """The improver's probability of each valid edit of each reference (one step from R)."""
-    states = [ImproverState(t.program, t.program) for t in tables]
+    states = [ImproverState.start(t.program) for t in tables]
     probs = action_probs(net, states).double().numpy()
     return [probs[b, t.actions] / probs[b, t.actions].sum() for b, t in enumerate(tables)]
 
@@ -151,110 +193,189 @@ class CurvePoint:
         return {k: float(v) for k, v in self.__dict__.items()}
 
 
-def _hacking(dist: np.ndarray, accept: np.ndarray, label: np.ndarray) -> tuple[float, float, float]:
-    """(share of the RM-accepted mass that gold rejects, RM-accepted mass, accepted-broken
-    mass); the share is NaN when the RM accepts nothing the policy produces."""
-    accepted = float(dist @ accept)
-    bad = float(dist @ (accept & ~label))
-    return (bad / accepted if accepted > 0 else float("nan")), accepted, bad
+@dataclass(frozen=True)
+class Outcomes:
+    """A policy's possible artifacts on one reference, with their weights under it: the
+    level-2 reward (``scores``), gold's value and label of each."""
+
+    weights: np.ndarray
+    scores: np.ndarray
+    gold_value: np.ndarray
+    gold_label: np.ndarray
 
 
-def policy_point(
-    x: float,
-    probs: Sequence[np.ndarray],
-    kls: Sequence[float],
-    tables: Sequence[RefTable],
-    scores: Sequence[np.ndarray],
-) -> CurvePoint:
-    """Average over held-out references of one policy's KL, proxy, gold and hacking."""
+def policy_point(x: float, outcomes: Sequence[Outcomes], kls: Sequence[float]) -> CurvePoint:
+    """Average over held-out references of one policy's KL, proxy, gold and hacking (the share
+    of the RM-accepted mass that gold rejects; NaN where the RM accepts nothing)."""
     rows = []
-    for p, kl, t, s in zip(probs, kls, tables, scores, strict=True):
-        h, acc, bad = _hacking(p, s >= 0.5, t.gold_label)
-        rows.append((kl, p @ s, p @ t.gold_value, h, acc, bad))
+    for o, kl in zip(outcomes, kls, strict=True):
+        w = o.weights / o.weights.sum()
+        accept = o.scores >= 0.5
+        accepted = float(w @ accept)
+        bad = float(w @ (accept & ~o.gold_label))
+        hack = bad / accepted if accepted > 0 else float("nan")
+        rows.append((kl, w @ o.scores, w @ o.gold_value, hack, accepted, bad))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN hacking: undefined, kept NaN
         kl, proxy, gold, hack, acc, bad = np.nanmean(rows, axis=0)
     return CurvePoint(x, kl, proxy, gold, hack, acc, bad)
 
 
-def bon_curve(
-    base: Sequence[np.ndarray],
-    tables: Sequence[RefTable],
-    scores: Sequence[np.ndarray],
-    ns: Sequence[int],
+def exact_bon_curve(
+    base: Sequence[np.ndarray], outcomes: Sequence[Outcomes], ns: Sequence[int]
 ) -> list[CurvePoint]:
-    """Best-of-n against RM2 from the initial improver, exact over every edit of each held-out
-    reference (discrete outputs: the exact KL, not the log n - (n-1)/n bound)."""
+    """Best-of-n against the level-2 reward from the initial policy ``base`` (its probability
+    of each outcome), exact where the outputs can be enumerated (single edits): the exact
+    distribution and KL, not the log n - (n-1)/n bound."""
     points = []
     for n in ns:
-        dists = [best_of_n_distribution(p, s, n) for p, s in zip(base, scores, strict=True)]
-        kls = [best_of_n_kl(p, s, n) for p, s in zip(base, scores, strict=True)]
-        points.append(policy_point(n, dists, kls, tables, scores))
+        kls = [best_of_n_kl(p, o.scores, n) for p, o in zip(base, outcomes, strict=True)]
+        chosen = [
+            Outcomes(best_of_n_distribution(p, o.scores, n), o.scores, o.gold_value, o.gold_label)
+            for p, o in zip(base, outcomes, strict=True)
+        ]
+        points.append(policy_point(n, chosen, kls))
     return points
 
 
-TableScores = Callable[[RefTable], np.ndarray]
-"""A level-2 reward on every edit of a reference, in ``actions`` order: an RM2's P(accept), or
-gold's label in the gold mode."""
+def sampled_bon_curve(pools: Sequence[Outcomes], ns: Sequence[int]) -> list[CurvePoint]:
+    """Best-of-n estimated from a pool of ``N`` episodes of the initial policy per reference
+    (:func:`~oversight.learning.best_of_n.unbiased_bon_estimate`: the average over every
+    n-subset of the pool, for each quantity of the chosen episode), where the outputs are too
+    many to enumerate. KL is the analytic ``log n - (n-1)/n``, the bound for continuous scores."""
+    points = []
+    for n in ns:
+        rows = []
+        for o in pools:
+            accept = (o.scores >= 0.5).astype(float)
+            bad = accept * ~o.gold_label
+            acc, broken = (unbiased_bon_estimate(o.scores, v, n) for v in (accept, bad))
+            rows.append(
+                (
+                    unbiased_bon_estimate(o.scores, o.scores, n),
+                    unbiased_bon_estimate(o.scores, o.gold_value, n),
+                    broken / acc if acc > 0 else float("nan"),
+                    acc,
+                    broken,
+                )
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            proxy, gold, hack, acc, bad = np.nanmean(rows, axis=0)
+        points.append(CurvePoint(n, kl_bound(n), proxy, gold, hack, acc, bad))
+    return points
 
 
-def rm_scores(rm2: rms.PointwiseRM) -> TableScores:
-    """RM2's P(accept) of every edit of a reference."""
-    return lambda table: rm2.score(table.contexts)
+ContextScores = Callable[[Sequence[ProgramContext]], np.ndarray]
+"""A level-2 reward on artifacts: an RM2's P(accept), or gold's label in the gold mode."""
 
 
-def gold_scores(table: RefTable) -> np.ndarray:
-    """The exact ceiling: gold's label of every edit (1 acceptable, 0 not), learned by nothing."""
-    return table.gold_label.astype(float)
+def rm_scores(rm2: rms.PointwiseRM) -> ContextScores:
+    """RM2's P(accept)."""
+    return rm2.score
+
+
+def gold_scores(contexts: Sequence[ProgramContext]) -> np.ndarray:
+    """The exact ceiling: gold's label (1 acceptable, 0 not), learned by nothing."""
+    return np.array([gold_oracle(c.reference, c.artifact).label for c in contexts], dtype=float)
+
+
+def episode_outcomes(
+    ends: Sequence[ImproverState], scores: ContextScores, penalty: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Level-2 reward, gold value and gold label of each episode's last program."""
+    contexts = [ProgramContext(s.reference, s.current) for s in ends]
+    results = [gold_oracle(c.reference, c.artifact, penalty) for c in contexts]
+    return (
+        np.asarray(scores(contexts), dtype=float),
+        np.array([r.value for r in results]),
+        np.array([r.label for r in results], dtype=bool),
+    )
+
+
+def sampled_point(
+    x: float,
+    policy: ImproverNet,
+    base: ImproverNet,
+    tables: Sequence[RefTable],
+    scores: ContextScores,
+    edits: int,
+    samples: int,
+    penalty: float,
+    gen: np.random.Generator,
+) -> CurvePoint:
+    """One policy on held-out references from ``samples`` episodes each: KL to ``base`` (the
+    exact per-step KLs summed along each sampled path), proxy, gold and hacking."""
+    starts = [ImproverState.start(t.program) for t in tables for _ in range(samples)]
+    episodes = sample_episodes(policy, starts, edits, gen, reference=base)
+    proxy, value, label = episode_outcomes(episodes.ends, scores, penalty)
+    parts = [slice(i * samples, (i + 1) * samples) for i in range(len(tables))]
+    outcomes = [Outcomes(np.ones(samples), proxy[p], value[p], label[p]) for p in parts]
+    return policy_point(x, outcomes, [float(episodes.kl[p].mean()) for p in parts])
+
+
+def _memoised(scores: ContextScores) -> ContextScores:
+    """``scores`` computed once per distinct artifact (RL revisits the same ones often)."""
+    seen: dict[ProgramContext, float] = {}
+
+    def memo(contexts: Sequence[ProgramContext]) -> np.ndarray:
+        new = list(dict.fromkeys(c for c in contexts if c not in seen))
+        if new:
+            seen.update(zip(new, np.asarray(scores(new), dtype=float), strict=True))
+        return np.array([seen[c] for c in contexts])
+
+    return memo
 
 
 def train_improver_rl(
     net: ImproverNet,
     world: World,
-    scores: TableScores,
+    scores: ContextScores,
     cfg: PGConfig,
     evaluations: int,
     seed: int,
     base_net: ImproverNet,
+    samples: int,
 ) -> tuple[list[CurvePoint], dict[str, list[float]]]:
-    """Policy gradient on the improver against ``scores`` (an RM2's P(accept), or gold's label),
-    from ``net`` as it is,
-    with the KL penalty to ``net`` on entry; ``seed`` replaces ``cfg.seed``. Returns the RL
-    curve, measured ``evaluations`` times along training (and at the start) on held-out
-    references against the initial improver ``base_net`` (KL, proxy, gold, hacking)."""
-    train_scores = {t.index: scores(t) for t in world.train}
-    test_scores = [scores(t) for t in world.test]
-    lookup = {t.program: t for t in world.train}
-    states = [ImproverState(t.program, t.program) for t in world.train]
-    test_states = [ImproverState(t.program, t.program) for t in world.test]
+    """Policy gradient on the improver's episodes of ``world.config.episode_edits`` edits
+    against ``scores`` (an RM2's P(accept), or gold's label) of the last program, from ``net``
+    as it is, with the KL penalty to ``net`` on entry; ``seed`` replaces ``cfg.seed``. Returns
+    the RL curve, measured ``evaluations`` times along training (and at the start) on held-out
+    references against the initial improver ``base_net`` (KL, proxy, gold, hacking), from
+    ``samples`` episodes per reference each time."""
+    edits, penalty = world.config.episode_edits, world.config.penalty
+    reward_scores = _memoised(scores)
+    starts = [ImproverState.start(t.program) for t in world.train]
 
     def sample(gen: np.random.Generator, batch: int) -> list[ImproverState]:
-        return [states[i] for i in gen.integers(0, len(states), size=batch)]
+        return [starts[i] for i in gen.integers(0, len(starts), size=batch)]
 
     def reward(obs: list[ImproverState], actions: np.ndarray) -> np.ndarray:
-        out = []
-        for s, a in zip(obs, actions, strict=True):
-            t = lookup[s.reference]
-            out.append(train_scores[t.index][t.position[int(a)]])
-        return np.array(out)
+        ends = next_states(obs, actions)
+        return reward_scores([ProgramContext(s.reference, s.current) for s in ends])
 
     every = max(1, cfg.steps // evaluations)
     curve: list[CurvePoint] = []
+    test_scores = _memoised(scores)
 
-    def measure(step: int, policy: ImproverNet) -> None:
-        kls = [max(policy_kl(policy, base_net, [s]), 0.0) for s in test_states]  # float32 rounding
+    def measure(step: int) -> None:
+        gen = rng(seed, "rrm-curve", step)
         curve.append(
-            policy_point(step, improver_probs(policy, world.test), kls, world.test, test_scores)
+            sampled_point(
+                step, net, base_net, world.test, test_scores, edits, samples, penalty, gen
+            )
         )
 
-    measure(0, net)
+    measure(0)
     log = train_policy(
         net,
         sample,
         reward,
         cfg.model_copy(update={"seed": seed}),
         callback=lambda step, _policy: (  # _policy is net, trained in place
-            measure(step + 1, net) if (step + 1) % every == 0 else None
+            measure(step + 1) if (step + 1) % every == 0 else None
         ),
+        horizon=edits,
+        transition=next_states,
     )
     return curve, log.as_dict()

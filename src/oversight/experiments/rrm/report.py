@@ -74,18 +74,23 @@ def summary_table(cfg: RRMExperimentConfig, a: Analysis, terminal: bool = True) 
 
 
 def _flaw_table(a: Analysis) -> Table:
+    names = {
+        "action_space": "single edits, uniformly",
+        "initial_policy": f"initial improver, {a.config.episode_edits}-edit episodes",
+    }
     rows = [
-        [where.replace("_", " "), *(_ci(a, f"flaw_shares.{where}.{k}") for k in FLAW_SHARE_KEYS)]
-        for where in ("action_space", "initial_policy")
+        [names[where], *(_ci(a, f"flaw_shares.{where}.{k}") for k in FLAW_SHARE_KEYS)]
+        for where in names
     ]
     return Table(
-        "How wrong the improver's edits are (share of inputs on which P differs from R)",
-        ["weighted by", *FLAW_SHARE_KEYS],
+        "How wrong the improver's artifacts are (share of inputs on which P differs from R)",
+        ["artifacts", *FLAW_SHARE_KEYS],
         rows,
-        note="broken: share of edits gold rejects for a difference; the next four: among broken "
-        "edits, the share wrong on at most 2^-6, 2^-3, under half, and at least half of the "
-        "inputs; no saving: edits any judge rejects for free (none: deletions and guard folds "
-        "both save a line).",
+        note="broken: share of artifacts gold rejects for a difference; the next four: among "
+        "broken ones, the share wrong on at most 2^-6, 2^-3, under half, and at least half of "
+        "the inputs; no saving: artifacts any judge rejects for free (none: deletions and "
+        "guard folds both save a line). The initial improver's episodes are those judged on "
+        "held-out programs.",
     )
 
 
@@ -108,12 +113,24 @@ def _curve_figure(a: Analysis, kind: str, key: str, ylabel: str) -> Figure:
     return Figure(
         f"{ylabel}: {what}",
         png,
-        caption="Mean over seeds; band = range over seeds. Held-out reference programs; KL "
-        + (
-            "of best-of-n computed exactly over every edit (discrete outputs)."
-            if kind == "bon"
-            else "computed exactly from the policy's logits."
-        ),
+        caption="Mean over seeds; band = range over seeds. Held-out reference programs; "
+        + _kl_caption(a, kind),
+    )
+
+
+def _kl_caption(a: Analysis, kind: str) -> str:
+    edits, pool = a.config.episode_edits, a.config.bon_pool
+    if kind == "bon" and edits == 1:
+        return "best-of-n and its KL computed exactly over every edit (discrete outputs)."
+    if kind == "bon":
+        return (
+            f"best-of-n estimated from {pool} initial-policy episodes of {edits} edits per "
+            "reference (the unbiased estimator: every n-subset of the pool averaged); KL is the "
+            "analytic log n - (n-1)/n."
+        )
+    return (
+        f"{a.config.curve_samples} sampled episodes of {edits} edits per reference at each "
+        "point; KL is the exact per-step KL to the initial policy summed along each episode."
     )
 
 
@@ -323,6 +340,14 @@ def findings(a: Analysis) -> str:
             else "Most broken edits are not rare: random inputs find them."
         )
     )
+    if a.config.episode_edits > 1:
+        policy = "flaw_shares.initial_policy"
+        lines.append(
+            f"The initial improver's {a.config.episode_edits}-edit episodes on held-out "
+            f"programs: {fmt(m.get(f'{policy}.broken'))} broken; of those "
+            f"{fmt(m.get(f'{policy}.at_most_2^-6'))} wrong on at most 2^-6 of inputs and "
+            f"{fmt(m.get(f'{policy}.half_or_more'))} on at least half."
+        )
     rewards = [
         (
             m.get(f"level1.round{t}.critic_reward_first"),
@@ -388,8 +413,11 @@ def build_report(cfg: RRMExperimentConfig, a: Analysis, config_yaml: str) -> Rep
             "in the critic added: none, random inputs, the solver aimed at the changed line, or "
             "the learned critic. Level 1: a learned critic (pointer policy + solver) trained "
             "by policy gradient against a reward model of its claims' level-0-assisted "
-            "verifications. Level 2: a learned program improver trained by policy gradient "
-            f"against a reward model of each arm's verdicts. {cfg.rounds} alternating rounds, "
+            "verifications. Level 2: a learned program improver whose artifact is an episode "
+            f"of {cfg.episode_edits} edits (deletions and guard folds), first imitating an "
+            "honest demonstrator's edits of the training programs, then trained by policy "
+            "gradient against a reward model of each arm's verdicts on its final programs. "
+            f"{cfg.rounds} alternating rounds, "
             f"depth {cfg.depth}, seeds {cfg.seeds} (each with its own programs); "
             f"{cfg.train_refs} training and {cfg.test_refs} held-out references per seed. "
             "Reward models never see gold; the gold arm optimises gold itself.",
@@ -416,7 +444,8 @@ def build_report(cfg: RRMExperimentConfig, a: Analysis, config_yaml: str) -> Rep
                     _curve_figure(a, "rl", "gold", "gold value"),
                     _curve_figure(a, "rl", "hacking", "reward-hacking rate"),
                     _curve_figure(a, "rl", "proxy", "proxy (RM) score"),
-                    _bon_bound_figure(a),
+                    # sampled best-of-n takes the bound as its KL: a figure would show nothing
+                    *([_bon_bound_figure(a)] if cfg.episode_edits == 1 else []),
                 ],
                 tables=[_fits_table(a), _pgr_table(a)],
             )

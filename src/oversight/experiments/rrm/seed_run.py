@@ -12,12 +12,20 @@ and programs are longer than that (160 lines by default), so alone it cannot run
   (:meth:`~oversight.judges.recursive.TraceAssistedJudge.settle`). A claim reward model (RM1, a
   pointer net scoring the pointed line) learns those verifications; the critic is trained by
   policy gradient against RM1, never against gold.
-- **Level 2**: the program improver (:class:`~oversight.agents.improver.ImproverNet`, one edit of
-  R). Its artifacts are judged in each *supervision mode*: ``unassisted`` (the budgeted judge
+- **Level 2**: the program improver (:class:`~oversight.agents.improver.ImproverNet`). Its
+  artifact is an episode of ``episode_edits`` edits of R (8 by default: far more outputs than
+  best-of-n can enumerate). It starts from a policy that imitated an honest demonstrator's
+  edits of the training references (:meth:`SeedRun.initial_improver`, the supervised stage
+  before RL; gold decides which edits the demonstrator makes, on training programs only). Its
+  artifacts are judged in each *supervision mode*: ``unassisted`` (the budgeted judge
   alone: it cannot afford a test, so its default rule decides), ``assisted`` (the level-1 critic
   argues, the trace-assisted judge verifies with level-0 help), or ``gold`` (the oracle's labels:
   the ceiling). A pointwise reward model per mode (RM2) learns those verdicts and the improver is
   trained by policy gradient (KL-penalised) against it.
+
+Best-of-n from the initial improver is exact over every edit when episodes have one edit, and
+estimated from a pool of sampled episodes (the unbiased estimator) when they have more; RL
+curves are measured on sampled episodes, with KL the exact per-step KLs summed along each.
 
 Rounds alternate: in round ``t`` the critic retrains on claims about the artifacts the improver
 of round ``t - 1`` produced (and the makers'), then the improver retrains against the RM built
@@ -41,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +65,12 @@ from oversight.agents.critics.claim import (
     choices,
 )
 from oversight.agents.critics.learned import new_pointer
-from oversight.agents.improver import ImproverNet
+from oversight.agents.improver import ImproverNet, ImproverState, sample_episodes
 from oversight.core.records import Gold, Transcript
 from oversight.core.seeding import derive_seed, rng
+from oversight.envs.programs.env import ProgramContext
+from oversight.envs.programs.features import line_features
+from oversight.envs.programs.oracle import gold_oracle
 from oversight.experiments.rrm.artifacts import (
     claim_artifacts,
     eval_items,
@@ -69,13 +81,17 @@ from oversight.experiments.rrm.artifacts import (
 from oversight.experiments.rrm.config import ModeConfig, RRMConfig
 from oversight.experiments.rrm.judging import critic_lines, judge_items, settle_claims
 from oversight.experiments.rrm.learners import (
-    TableScores,
-    bon_curve,
+    ContextScores,
+    CurvePoint,
+    Outcomes,
     claim_groups,
+    exact_bon_curve,
     gold_scores,
     improver_probs,
     new_improver,
+    pretrained_improver,
     rm_scores,
+    sampled_bon_curve,
     train_claim_rm,
     train_critic,
     train_improver_rl,
@@ -114,7 +130,7 @@ class SeedRun:
         torch.set_num_threads(1)  # small networks; the parallelism is across seeds
         cfg = self.config
         self.stage = Stages(self.checkpoints).stage
-        self.base = new_improver(self.seed, cfg.improver_hidden).eval()
+        self.base = self.initial_improver()
         self.critic_policy = PointerPolicy(
             new_pointer(derive_seed(self.seed, "rrm-critic")), rms.context_features
         )
@@ -122,7 +138,7 @@ class SeedRun:
         self.pools: dict[str, list[tuple[ArtifactKey, bool]]] = {m.name: [] for m in cfg.modes}
         self.samplers: dict[str, ImproverNet] = {m.name: self.base for m in cfg.modes}
         self.rms2: dict[str, rms.PointwiseRM] = {}
-        self.eval_set = eval_items(self.world, cfg, self.seed)
+        self.eval_set = eval_items(self.world, cfg, self.seed, self.base)
         self.family_set = family_items(self.world, cfg, self.seed)
 
     def run(self) -> dict[str, Any]:
@@ -142,17 +158,91 @@ class SeedRun:
             "flaw_shares": self.flaw_distribution(),
         }
 
+    def initial_improver(self) -> ImproverNet:
+        """The level-2 policy every mode starts from: a fresh improver that imitated an honest
+        demonstrator's edits of the training references (the stage before any RL)."""
+        cfg = self.config
+        name = "initial-improver"
+
+        def pretrain() -> Blob:
+            net, losses = pretrained_improver(
+                self.world.train, self.seed, cfg.improver_hidden, cfg.sft_epochs, cfg.sft_noise
+            )
+            record = {
+                "seed": self.seed,
+                "round": None,
+                "level": 2,
+                "mode": None,
+                "trained": ["initial improver (imitating an honest demonstrator)"],
+                "verdicts": 0,
+                "assistants": [],
+            }
+            return {"improver": net.state_dict(), "losses": losses, "record": record}
+
+        blob = self.stage(name, pretrain)
+        net = new_improver(self.seed, cfg.improver_hidden)
+        net.load_state_dict(blob["improver"])
+        if cfg.depth >= 2:  # at depth 1 it is part of the environment: the artifacts' source
+            self.records.append(blob["record"])
+        self.tick(name)
+        return net.eval()
+
+    @cached_property
+    def bon_pool(self) -> list[ProgramContext]:
+        """The initial improver's episodes behind sampled best-of-n: ``bon_pool`` per held-out
+        reference, in reference order (their features computed once, for every mode)."""
+        cfg = self.config
+        starts = [
+            ImproverState.start(t.program) for t in self.world.test for _ in range(cfg.bon_pool)
+        ]
+        ends = sample_episodes(
+            self.base, starts, cfg.episode_edits, rng(self.seed, "rrm-bon-pool")
+        ).ends
+        contexts = [ProgramContext(s.reference, s.current) for s in ends]
+        for ctx in contexts:
+            rms.prime_features(ctx, line_features(ctx))
+        return contexts
+
+    def bon(self, scores: ContextScores) -> list[CurvePoint]:
+        """Best-of-n from the initial improver on held-out references: exact over every edit
+        for single edits, estimated from :attr:`bon_pool` for episodes."""
+        cfg = self.config
+        if cfg.episode_edits == 1:
+            outcomes = [
+                Outcomes(np.ones(len(t.actions)), scores(t.contexts), t.gold_value, t.gold_label)
+                for t in self.world.test
+            ]
+            return exact_bon_curve(improver_probs(self.base, self.world.test), outcomes, cfg.bon_n)
+        pool = self.bon_pool
+        proxy = np.asarray(scores(pool), dtype=float)
+        gold = [gold_oracle(c.reference, c.artifact, cfg.penalty) for c in pool]
+        n = cfg.bon_pool
+        outcomes = [
+            Outcomes(
+                np.ones(n),
+                proxy[i * n : (i + 1) * n],
+                np.array([g.value for g in gold[i * n : (i + 1) * n]]),
+                np.array([g.label for g in gold[i * n : (i + 1) * n]], dtype=bool),
+            )
+            for i in range(len(self.world.test))
+        ]
+        return sampled_bon_curve(outcomes, cfg.bon_n)
+
     def flaw_distribution(self) -> dict[str, dict[str, float]]:
-        """How wrong the single edits of this seed's references are: over the action space
-        (every reference alike, its edits uniformly) and under the initial improver."""
+        """How wrong this seed's artifacts are: the single edits over the action space (every
+        reference alike, its edits uniformly), and the initial improver's artifacts on the
+        held-out references (episodes as sampled for the held-out judging)."""
         tables = self.world.tables
         shares = np.concatenate([t.diff_share for t in tables])
         saving = np.array([c.claimed_saving for t in tables for c in t.contexts])
         uniform = np.concatenate([np.full(len(t.actions), 1.0 / len(t.actions)) for t in tables])
-        policy = np.concatenate(improver_probs(self.base, tables))
+        own = [it for it in self.eval_set if it.by_improver]
         return {
             "action_space": flaw_shares(shares, saving, uniform),
-            "initial_policy": flaw_shares(shares, saving, policy),
+            "initial_policy": flaw_shares(
+                np.array([self.world.diff_share(it) for it in own]),
+                np.array([self.world.context(it).claimed_saving for it in own]),
+            ),
         }
 
     # -- level 1
@@ -264,7 +354,7 @@ class SeedRun:
         )
         pool = self.pools[mode.name] + list(zip(items, verdicts, strict=True))
         rm2: rms.PointwiseRM | None = None
-        scores: TableScores = gold_scores  # the ceiling is exact: gold itself, not a model of it
+        scores: ContextScores = gold_scores  # the ceiling is exact: gold itself, not a model of it
         if mode.supervision != "gold":
             previous = self.rms2.get(mode.name)
             rm2 = rms.train_pointwise(
@@ -290,11 +380,9 @@ class SeedRun:
             cfg.rl_evaluations,
             derive_seed(self.seed, "improver-rl", mode.name, t),
             self.base,
+            cfg.curve_samples,
         )
-        test_scores = [scores(tb) for tb in self.world.test]
-        bon = bon_curve(
-            improver_probs(self.base, self.world.test), self.world.test, test_scores, cfg.bon_n
-        )
+        bon = self.bon(scores)
         metrics, kept = self._measure(t, mode, rm2, tag)
         found = self._exploits(t, mode, rm2, tag)
         metrics["exploits_found_for_training"] = len(found)
@@ -485,4 +573,4 @@ def assistants(mode: ModeConfig, t: int) -> list[str]:
 def stage_count(config: RRMConfig) -> int:
     """How many stages :meth:`SeedRun.run` reports per seed (for progress bars)."""
     per_round = 1 + (len(config.modes) if config.depth >= 2 else 0)
-    return config.rounds * per_round + 1
+    return 1 + config.rounds * per_round + 1

@@ -24,7 +24,7 @@ from oversight.envs.programs.env import ProgramContext, ProgramEnv, opaque_id
 from oversight.envs.programs.features import line_features
 from oversight.envs.programs.generator import GeneratorConfig, Reference, generate_reference
 from oversight.envs.programs.makers import make
-from oversight.envs.programs.oracle import gold_oracle
+from oversight.envs.programs.oracle import OracleResult, gold_oracle
 from oversight.experiments.rrm.config import RRMConfig
 from oversight.learning import reward_models as rms
 from oversight.protocols.engine import Episode
@@ -33,7 +33,8 @@ from oversight.protocols.engine import Episode
 @dataclass(frozen=True)
 class ArtifactKey:
     """One artifact of reference ``ref``, named compactly (the world rebuilds its program and
-    context from the key): an edit (``source="edit"``, ``key`` the action), a
+    context from the key): an edit (``source="edit"``, ``key`` the action), an improver's
+    episode of edits (``source="episode"``, the actions comma-separated in ``text``), a
     maker's artifact (``source`` the maker tag, ``key`` the draw, ``k`` the subtlety), or one
     the exploit search found (``source="found"``, the program in ``text``)."""
 
@@ -42,6 +43,16 @@ class ArtifactKey:
     key: int = 0
     k: int = 0
     text: str = ""
+
+    @classmethod
+    def episode(cls, ref: int, actions: Sequence[int]) -> ArtifactKey:
+        """The artifact an episode of ``actions`` leaves on reference ``ref``."""
+        return cls(ref, "episode", text=",".join(str(int(a)) for a in actions))
+
+    @property
+    def by_improver(self) -> bool:
+        """Whether the improver made it (an edit or an episode), not a maker or the search."""
+        return self.source in ("edit", "episode")
 
     def as_list(self) -> list[Any]:
         """The fields in order, for checkpoints (``ArtifactKey(*as_list())`` rebuilds it)."""
@@ -141,7 +152,7 @@ class World:
             for ctx, feats in zip(table.contexts, d["features"], strict=True):
                 rms.prime_features(ctx, feats)
             self.tables.append(table)
-        self._made: dict[ArtifactKey, tuple[ProgramContext, float, bool]] = {}
+        self._made: dict[ArtifactKey, tuple[ProgramContext, OracleResult]] = {}
 
     @property
     def train(self) -> list[RefTable]:
@@ -166,8 +177,16 @@ class World:
             t = self.tables[item.ref]
             i = t.position[item.key]
             return float(t.gold_value[i]), bool(t.gold_label[i])
-        _, value, label = self._other(item)
-        return value, label
+        result = self._other(item)[1]
+        return result.value, result.label
+
+    def diff_share(self, item: ArtifactKey) -> float:
+        """Share of inputs on which the artifact differs from R (0: equivalent); the
+        experimenter's, like :meth:`gold`."""
+        if item.source == "edit":
+            t = self.tables[item.ref]
+            return float(t.diff_share[t.position[item.key]])
+        return self._other(item)[1].share
 
     def family(self, item: ArtifactKey) -> str:
         """The kind of flaw (or edit) that produced an artifact, for the transcripts' gold."""
@@ -176,18 +195,21 @@ class World:
         n = len(self.tables[item.ref].program)
         return "edit-delete" if item.key < n else "edit-fold"
 
-    def _other(self, item: ArtifactKey) -> tuple[ProgramContext, float, bool]:
+    def _other(self, item: ArtifactKey) -> tuple[ProgramContext, OracleResult]:
         """Context and gold of a maker's or a found artifact, built once."""
         if item not in self._made:
             t = self.tables[item.ref]
             if item.source == "found":
                 artifact = parse(item.text, t.program.bits)
+            elif item.source == "episode":
+                artifact = t.program
+                for a in item.text.split(","):
+                    artifact = apply_action(artifact, int(a))
             else:
                 r = rng(0, "rrm-maker", t.problem.seed, item.source, item.key, item.k)
                 artifact = make(item.source, t.reference, r, item.k or 8).program
             ctx = ProgramContext(t.program, artifact)
-            result = gold_oracle(t.program, artifact, self.config.penalty)
-            self._made[item] = (ctx, result.value, result.label)
+            self._made[item] = (ctx, gold_oracle(t.program, artifact, self.config.penalty))
         return self._made[item]
 
     def episode(self, item: ArtifactKey, episode_id: str) -> Episode[ProgramContext]:
