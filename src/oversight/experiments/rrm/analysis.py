@@ -117,16 +117,25 @@ def gold_at_kl(kl: np.ndarray, gold: np.ndarray, at: float) -> float:
 
 
 def pgr_at_matched_kl(
-    curves: dict[str, dict[str, np.ndarray]], weak: Sequence[str], strong: str, ceiling: str
+    curves: dict[str, dict[str, np.ndarray]],
+    weak: Sequence[str],
+    strong: str,
+    ceiling: str,
+    at_end: bool = False,
 ) -> list[dict[str, Any]]:
     """Per seed: PGR of ``strong`` between the strongest of the ``weak`` arms (the highest gold)
     and ``ceiling``, at the largest KL every curve reaches (so no arm is credited for
-    optimising further than another)."""
+    optimising further than another); with ``at_end``, each arm at its last point instead (its
+    own KL; ``kl`` is then the strong arm's)."""
     out = []
     arms = [*weak, strong, ceiling]
     for s in range(curves[strong]["kl"].shape[0]):
-        kl = min(float(curves[m]["kl"][s].max()) for m in arms)
-        g = {m: gold_at_kl(curves[m]["kl"][s], curves[m]["gold"][s], kl) for m in arms}
+        if at_end:
+            kl = float(curves[strong]["kl"][s, -1])
+            g = {m: float(curves[m]["gold"][s, -1]) for m in arms}
+        else:
+            kl = min(float(curves[m]["kl"][s].max()) for m in arms)
+            g = {m: gold_at_kl(curves[m]["kl"][s], curves[m]["gold"][s], kl) for m in arms}
         best = max(weak, key=lambda m: g[m])
         gap = g[ceiling] - g[best]
         degenerate = gap < DEGENERATE_GAP
@@ -190,8 +199,11 @@ def analyse(cfg: RRMExperimentConfig, seeds: list[dict[str, Any]]) -> Analysis:
         ceiling = next((m.name for m in cfg.modes if m.supervision == "gold"), None)
         if weak and ceiling:
             for mode in learned_modes(cfg):
-                for kind in ("bon", "rl"):
-                    rows = pgr_at_matched_kl(curves[kind], weak, mode, ceiling)
+                # best-of-n ends at one n for every arm (one KL): only RL has an end of its own
+                for kind in ("bon", "rl", "rl_end"):
+                    rows = pgr_at_matched_kl(
+                        curves[kind.removesuffix("_end")], weak, mode, ceiling, kind == "rl_end"
+                    )
                     pgr[f"{kind}.{mode}"] = rows
                     _put(metrics, f"pgr.{kind}.{mode}", over_seeds([r["pgr"] for r in rows]))
                     metrics[f"pgr.{kind}.{mode}.degenerate_seeds"] = sum(

@@ -340,7 +340,7 @@ def train_improver_rl(
     """Policy gradient on the improver's episodes of ``world.config.episode_edits`` edits
     against ``scores`` (an RM2's P(accept), or gold's label) of the last program, from ``net``
     as it is, with the KL penalty to ``net`` on entry; ``seed`` replaces ``cfg.seed``. Returns
-    the RL curve, measured ``evaluations`` times along training (and at the start) on held-out
+    the RL curve, measured at up to ``evaluations`` log-spaced steps (and at the start) on held-out
     references against the initial improver ``base_net`` (KL, proxy, gold, hacking), from
     ``samples`` episodes per reference each time."""
     edits, penalty = world.config.episode_edits, world.config.penalty
@@ -354,7 +354,8 @@ def train_improver_rl(
         ends = next_states(obs, actions)
         return reward_scores([ProgramContext(s.reference, s.current) for s in ends])
 
-    every = max(1, cfg.steps // evaluations)
+    # log-spaced: KL moves most in the first steps, where an even spacing would leave a gap
+    marks = set(np.unique(np.geomspace(1, max(1, cfg.steps), evaluations).round()).astype(int))
     curve: list[CurvePoint] = []
     test_scores = _memoised(scores)
 
@@ -373,7 +374,7 @@ def train_improver_rl(
         reward,
         cfg.model_copy(update={"seed": seed}),
         callback=lambda step, _policy: (  # _policy is net, trained in place
-            measure(step + 1) if (step + 1) % every == 0 else None
+            measure(step + 1) if step + 1 in marks else None
         ),
         horizon=edits,
         transition=next_states,

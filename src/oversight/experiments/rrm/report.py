@@ -213,7 +213,7 @@ def _pgr_table(a: Analysis) -> Table:
         rows.append(
             [
                 mode,
-                kind,
+                {"bon": "best-of-n", "rl": "RL", "rl_end": "RL, each arm at its end"}[kind],
                 _ci(a, f"pgr.{key}"),
                 f"{a.metrics.get(f'pgr.{key}.degenerate_seeds', 0)} / {len(per_seed)}",
                 float(np.mean([r["kl"] for r in per_seed])),
@@ -224,13 +224,13 @@ def _pgr_table(a: Analysis) -> Table:
             ]
         )
     return Table(
-        "Performance gap recovered at matched KL, against the strongest arm without learning",
+        "Performance gap recovered, against the strongest arm without learning",
         [
             "learned arm",
             "optimiser",
             "PGR",
             "degenerate seeds",
-            "matched KL",
+            "KL (matched, or the learned arm's end)",
             "strongest baseline",
             "gold baseline",
             "gold learned",
@@ -239,7 +239,8 @@ def _pgr_table(a: Analysis) -> Table:
         rows,
         note="PGR = (gold of the policy optimised against the learned arm's RM − against the "
         "strongest baseline arm's) / (against gold itself − against that baseline), per seed at "
-        "the largest KL every arm reaches; the baseline is the arm without learning "
+        "the largest KL every arm reaches (for RL at its end: each arm's last point, at its own "
+        "KL); the baseline is the arm without learning "
         f"({', '.join(baseline_modes(a.config))}) with the highest gold in that seed. Seeds "
         "whose ceiling beats the baseline by less than 0.1 are degenerate: counted, left out "
         "of the mean.",
@@ -389,9 +390,13 @@ def findings(a: Analysis) -> str:
                 f"{mode}: {what} {fmt(mine)} against {fmt(known[best])} for the strongest arm "
                 f"without learning ({best}): the learned critic {verdict}."
             )
-        for kind, what in (("bon", "best-of-n"), ("rl", "RL")):
+        for kind, what in (
+            ("bon", "best-of-n"),
+            ("rl", "RL at matched KL"),
+            ("rl_end", "RL, each arm at its end"),
+        ):
             pgr = m.get(f"pgr.{kind}.{mode}")
-            broken = m.get(f"{kind}.{mode}.final_accepted_broken")
+            broken = m.get(f"{kind.removesuffix('_end')}.{mode}.final_accepted_broken")
             lines.append(
                 f"{mode}, {what}: PGR {fmt(pgr)} against the strongest baseline arm "
                 f"(degenerate seeds: {m.get(f'pgr.{kind}.{mode}.degenerate_seeds', 0)}); the "
