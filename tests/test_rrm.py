@@ -463,4 +463,4 @@ def test_best_of_n_is_exact_for_single_edits_and_sampled_for_episodes(
             assert any(p.kl < b - 1e-6 for p, b in zip(points, bounds, strict=True))
         else:
             assert [p.kl for p in points] == bounds
-            assert len(run.bon_pool) == 32 * len(world.test)
+            assert len(run.bon_pool[0]) == 32 * len(world.test)

@@ -283,7 +283,7 @@ def train_improver(
 
     def sample_obs(gen: np.random.Generator, batch: int) -> list[ImproverState]:
         picks = gen.integers(0, len(programs), size=batch)
-        return [ImproverState(programs[i], programs[i]) for i in picks]
+        return [ImproverState.start(programs[i]) for i in picks]
 
     log = train_policy(
         net, sample_obs, reward_from(pair), config, horizon=edits, transition=next_states
@@ -300,7 +300,7 @@ def greedy_actions(net: ImproverNet, states: Sequence[ImproverState]) -> np.ndar
 
 def rollout(net: ImproverNet, reference: Program, steps: int = 1) -> Program:
     """Apply ``steps`` greedy actions in turn, each to the current program."""
-    state = ImproverState(reference, reference)
+    state = ImproverState.start(reference)
     for _ in range(steps):
         if not valid_actions(state.current).any():
             break

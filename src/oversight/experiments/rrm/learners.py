@@ -309,9 +309,17 @@ def sampled_point(
     starts = [ImproverState.start(t.program) for t in tables for _ in range(samples)]
     episodes = sample_episodes(policy, starts, edits, gen, reference=base)
     proxy, value, label = episode_outcomes(episodes.ends, scores, penalty)
-    parts = [slice(i * samples, (i + 1) * samples) for i in range(len(tables))]
-    outcomes = [Outcomes(np.ones(samples), proxy[p], value[p], label[p]) for p in parts]
-    return policy_point(x, outcomes, [float(episodes.kl[p].mean()) for p in parts])
+    kls = [float(k.mean()) for k in np.split(episodes.kl, len(tables))]
+    return policy_point(x, per_reference(proxy, value, label, len(tables)), kls)
+
+
+def per_reference(
+    scores: np.ndarray, gold_value: np.ndarray, gold_label: np.ndarray, references: int
+) -> list[Outcomes]:
+    """Equally weighted samples as :class:`Outcomes` per reference, for samples laid out as
+    the same number per reference, reference after reference."""
+    parts = zip(*(np.split(a, references) for a in (scores, gold_value, gold_label)), strict=True)
+    return [Outcomes(np.ones(len(s)), s, v, lab) for s, v, lab in parts]
 
 
 def _memoised(scores: ContextScores) -> ContextScores:

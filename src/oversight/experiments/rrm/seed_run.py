@@ -89,6 +89,7 @@ from oversight.experiments.rrm.learners import (
     gold_scores,
     improver_probs,
     new_improver,
+    per_reference,
     pretrained_improver,
     rm_scores,
     sampled_bon_curve,
@@ -188,9 +189,10 @@ class SeedRun:
         return net.eval()
 
     @cached_property
-    def bon_pool(self) -> list[ProgramContext]:
+    def bon_pool(self) -> tuple[list[ProgramContext], np.ndarray, np.ndarray]:
         """The initial improver's episodes behind sampled best-of-n: ``bon_pool`` per held-out
-        reference, in reference order (their features computed once, for every mode)."""
+        reference, in reference order, with gold's value and label of each. Built once per
+        seed, for every mode (their features too)."""
         cfg = self.config
         starts = [
             ImproverState.start(t.program) for t in self.world.test for _ in range(cfg.bon_pool)
@@ -201,7 +203,9 @@ class SeedRun:
         contexts = [ProgramContext(s.reference, s.current) for s in ends]
         for ctx in contexts:
             rms.prime_features(ctx, line_features(ctx))
-        return contexts
+        gold = [gold_oracle(c.reference, c.artifact, cfg.penalty) for c in contexts]
+        value = np.array([g.value for g in gold])
+        return contexts, value, np.array([g.label for g in gold], dtype=bool)
 
     def bon(self, scores: ContextScores) -> list[CurvePoint]:
         """Best-of-n from the initial improver on held-out references: exact over every edit
@@ -213,20 +217,11 @@ class SeedRun:
                 for t in self.world.test
             ]
             return exact_bon_curve(improver_probs(self.base, self.world.test), outcomes, cfg.bon_n)
-        pool = self.bon_pool
-        proxy = np.asarray(scores(pool), dtype=float)
-        gold = [gold_oracle(c.reference, c.artifact, cfg.penalty) for c in pool]
-        n = cfg.bon_pool
-        outcomes = [
-            Outcomes(
-                np.ones(n),
-                proxy[i * n : (i + 1) * n],
-                np.array([g.value for g in gold[i * n : (i + 1) * n]]),
-                np.array([g.label for g in gold[i * n : (i + 1) * n]], dtype=bool),
-            )
-            for i in range(len(self.world.test))
-        ]
-        return sampled_bon_curve(outcomes, cfg.bon_n)
+        contexts, value, label = self.bon_pool
+        proxy = np.asarray(scores(contexts), dtype=float)
+        return sampled_bon_curve(
+            per_reference(proxy, value, label, len(self.world.test)), cfg.bon_n
+        )
 
     def flaw_distribution(self) -> dict[str, dict[str, float]]:
         """How wrong this seed's artifacts are: the single edits over the action space (every
