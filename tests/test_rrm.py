@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from oversight.agents.critics.claim import changed_choice
 from oversight.cli import app
 from oversight.envs.programs.generator import GeneratorConfig
 from oversight.experiments.config import apply_overrides, read_yaml
 from oversight.experiments.registry import resolve
 from oversight.experiments.rrm import learners, seed_run
+from oversight.experiments.rrm.artifacts import maker_items
 from oversight.experiments.rrm.config import (
     CLEAN_LEVEL0,
     RMConfig,
@@ -22,6 +24,8 @@ from oversight.experiments.rrm.config import (
     RRMExperimentConfig,
 )
 from oversight.experiments.rrm.judging import judge_items
+from oversight.experiments.rrm.measures import solver_reach
+from oversight.experiments.rrm.run import split_seeds
 from oversight.experiments.rrm.seed_run import SeedRun, stage_count
 from oversight.experiments.rrm.world import ArtifactKey, World
 from oversight.learning.best_of_n import kl_bound
@@ -173,6 +177,14 @@ def test_depth_two_alternates_rounds_records_and_resumes(
     clean, unchecked = result["level0_sweep"]
     assert unchecked["level1_accuracy"] <= clean["level1_accuracy"]
 
+    for group in result["solver_reach"].values():  # no aim beats trying every line
+        assert group["any_line"] >= max(group["learned_line"], group["changed_line"])
+    # The modes and sweep rows trained in forked workers come out as in a serial run.
+    parallel = SeedRun(world, cfg, 0, tmp_path / "parallel", workers=2).run()
+    assert json.dumps(parallel, sort_keys=True, default=str) == json.dumps(
+        result, sort_keys=True, default=str
+    )
+
     # Resume: nothing is retrained; results are identical.
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished stage was redone")
@@ -202,6 +214,27 @@ def test_depth_two_alternates_rounds_records_and_resumes(
     assert json.dumps(redone, sort_keys=True, default=str) == json.dumps(
         result, sort_keys=True, default=str
     )
+
+
+def test_seeds_go_side_by_side_in_whole_waves() -> None:
+    assert split_seeds([0, 1, 2, 3, 4], 2) == ([0, 1, 2, 3], [4])
+    assert split_seeds([0, 1, 2], 4) == ([0, 1, 2], [])
+    assert split_seeds([0, 1, 2, 3], 2) == ([0, 1, 2, 3], [])
+    assert split_seeds([0], 2) == ([], [0])
+    assert split_seeds([0, 1], 1) == ([], [0, 1])
+
+
+def test_solver_reach_is_the_ceiling_of_every_aim(world: World) -> None:
+    items = maker_items(12, world.test, ["literal"], [3, 5], np.random.default_rng(0), 0)
+    broken = [it for it in items if not world.gold(it)[1]]
+    assert broken
+    changed = [changed_choice(world.context(it))[0] for it in items]
+    first = [0] * len(items)
+    reach = solver_reach(world, items, {"changed": changed, "first": first}, 0)
+    assert reach["n"] == len(broken)
+    # a literal trigger sits on the changed line: the solver aimed there reveals it
+    assert reach["changed"] == reach["any_line"] == 1.0
+    assert reach["first"] <= reach["any_line"]
 
 
 def test_depth_one_trains_only_the_critic(world: World, tmp_path: Path) -> None:

@@ -158,6 +158,12 @@ def baseline_modes(cfg: RRMExperimentConfig) -> list[str]:
     return [m.name for m in cfg.modes if m.baseline]
 
 
+REACH_GROUPS = ("improver", "train_families", "held_out_families")
+"""The artifact groups of :meth:`~.seed_run.SeedRun.reach`."""
+REACH_KEYS = ("any_line", "changed_line", "learned_line")
+"""Where the solver is aimed in :func:`~.measures.solver_reach`."""
+
+
 def learned_modes(cfg: RRMExperimentConfig) -> list[str]:
     """The arms assisted by the learned critic."""
     return [m.name for m in cfg.modes if m.learned]
@@ -175,6 +181,10 @@ def analyse(cfg: RRMExperimentConfig, seeds: list[dict[str, Any]]) -> Analysis:
         for where in ("action_space", "initial_policy"):
             vals = [s["flaw_shares"][where][key] for s in seeds]
             _put(metrics, f"flaw_shares.{where}.{key}", over_seeds(vals, 0, 1))
+    for group in REACH_GROUPS:
+        for key in REACH_KEYS:
+            vals = [s["solver_reach"][group][key] for s in seeds]
+            _put(metrics, f"solver_reach.{group}.{key}", over_seeds(vals, 0, 1))
     curves: dict[str, Any] = {}
     fits: dict[str, Any] = {}
     pgr: dict[str, Any] = {}

@@ -6,11 +6,15 @@ torch is imported (through the learning modules) at module level: import this mo
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
+from oversight.agents.critics.claim import choices, claim_input
 from oversight.core.seeding import rng
+from oversight.envs.programs.interpreter import run_steps
 from oversight.experiments.rrm.config import RRMConfig
-from oversight.experiments.rrm.world import World
+from oversight.experiments.rrm.world import ArtifactKey, World
 from oversight.learning import reward_models as rms
 from oversight.learning.adversarial import candidate_pool, search_pool
 
@@ -82,6 +86,38 @@ def flaw_shares(
         "half_or_more": among_broken(diff_share >= 0.5),
         "no_saving": float(w @ (saving <= 0)),
     }
+
+
+REACH_CAP = 30
+"""Broken artifacts per group that :func:`solver_reach` tries every line on (it costs a solve per
+candidate line)."""
+
+
+def solver_reach(
+    world: World, items: Sequence[ArtifactKey], aims: Mapping[str, Sequence[int]], seed: int
+) -> dict[str, float]:
+    """What level 1's tool can reveal at all: among the first :data:`REACH_CAP` broken
+    ``items``, the share on which the claim solver, aimed at some candidate line, yields an
+    input where P and R differ (``any_line``: the ceiling of every pointer policy), and the
+    share for each named critic's line in ``aims`` (one line per item)."""
+    broken = [i for i, it in enumerate(items) if not world.gold(it)[1]][:REACH_CAP]
+
+    def reveals(i: int, line: int) -> bool:
+        ctx = world.context(items[i])
+        x = claim_input(ctx, line, seed, f"reach/{i}")
+        return bool(run_steps(ctx.reference, x) != run_steps(ctx.artifact, x))
+
+    def share(hits: list[bool]) -> float:
+        return float(np.mean(hits)) if hits else float("nan")
+
+    out = {
+        "any_line": share(
+            [any(reveals(i, line) for line in choices(world.context(items[i]))) for i in broken]
+        )
+    }
+    for name, lines in aims.items():
+        out[name] = share([reveals(i, lines[i]) for i in broken])
+    return out | {"n": len(broken)}
 
 
 def heldout_exploit_rate(world: World, cfg: RRMConfig, seed: int, rm2: rms.PointwiseRM) -> float:

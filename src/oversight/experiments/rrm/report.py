@@ -11,12 +11,14 @@ import numpy as np
 from oversight.experiments.rrm.analysis import (
     LEVEL1_SCALARS,
     LEVEL2_SCALARS,
+    REACH_GROUPS,
+    REACH_KEYS,
     Analysis,
     baseline_modes,
     learned_modes,
 )
 from oversight.experiments.rrm.config import RRMExperimentConfig
-from oversight.experiments.rrm.measures import FLAW_SHARE_KEYS
+from oversight.experiments.rrm.measures import FLAW_SHARE_KEYS, REACH_CAP
 from oversight.metrics.estimate import format_ci, format_estimate
 from oversight.report import plots
 from oversight.report.model import Figure, Report, Section, Table
@@ -289,6 +291,23 @@ def _sweep_table(a: Analysis) -> Table:
     )
 
 
+def _reach_table(a: Analysis) -> Table:
+    names = {
+        "improver": "initial improver's episodes",
+        "train_families": "makers, training families",
+        "held_out_families": "makers, held-out families",
+    }
+    return Table(
+        "What the level-1 solver can reveal (held-out programs, broken artifacts)",
+        ["artifacts", "some line (ceiling)", "the changed line", "the learned critic's line"],
+        [[names[g], *(_ci(a, f"solver_reach.{g}.{k}") for k in REACH_KEYS)] for g in REACH_GROUPS],
+        note="Share of broken artifacts on which the claim solver, aimed at a line, yields an "
+        "input where P and R differ. 'Some line' tries every candidate line: no pointer "
+        "policy using this solver can catch more (before level-0 errors). Up to "
+        f"{REACH_CAP} broken artifacts per group and seed.",
+    )
+
+
 def _level1_table(a: Analysis) -> Table:
     keys = LEVEL1_SCALARS
     rows = [[t, *(_ci(a, f"level1.round{t}.{k}") for k in keys)] for t in range(a.config.rounds)]
@@ -363,6 +382,20 @@ def findings(a: Analysis) -> str:
         f"Level 1: policy gradient raised the critic's RM1 reward in {rises} of "
         f"{a.config.rounds} rounds (" + ", ".join(f"{fmt(f)} → {fmt(e)}" for f, e in rewards) + ")."
     )
+    reach = {(g, k): m.get(f"solver_reach.{g}.{k}") for g in REACH_GROUPS for k in REACH_KEYS}
+    lines.append(
+        "What level 1's solver can reveal at all, aimed at the best line: "
+        f"{fmt(reach['train_families', 'any_line'])} of broken training-family artifacts, "
+        f"{fmt(reach['held_out_families', 'any_line'])} of held-out-family ones, "
+        f"{fmt(reach['improver', 'any_line'])} of the improver's episodes. The learned "
+        "critic's line reveals "
+        f"{fmt(reach['train_families', 'learned_line'])}, "
+        f"{fmt(reach['held_out_families', 'learned_line'])} and "
+        f"{fmt(reach['improver', 'learned_line'])} of them; the changed line "
+        f"{fmt(reach['train_families', 'changed_line'])}, "
+        f"{fmt(reach['held_out_families', 'changed_line'])} and "
+        f"{fmt(reach['improver', 'changed_line'])}."
+    )
     if a.config.depth < 2:
         return "\n\n".join(lines)
     base = baseline_modes(a.config)
@@ -428,7 +461,7 @@ def build_report(cfg: RRMExperimentConfig, a: Analysis, config_yaml: str) -> Rep
             "Reward models never see gold; the gold arm optimises gold itself.",
             tables=[_flaw_table(a), _records_table(a)],
         ),
-        Section("Level 1", tables=[_level1_table(a), _sweep_table(a)]),
+        Section("Level 1", tables=[_level1_table(a), _reach_table(a), _sweep_table(a)]),
     ]
     sections.insert(
         1,

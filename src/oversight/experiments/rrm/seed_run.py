@@ -62,10 +62,12 @@ from oversight.agents.critics.claim import (
     PointerPolicy,
     RandomInputCritic,
     SolverOnlyCritic,
+    changed_choice,
     choices,
 )
 from oversight.agents.critics.learned import new_pointer
 from oversight.agents.improver import ImproverNet, ImproverState, sample_episodes
+from oversight.core.parallel import fork_map
 from oversight.core.records import Gold, Transcript
 from oversight.core.seeding import derive_seed, rng
 from oversight.envs.programs.env import ProgramContext
@@ -102,6 +104,7 @@ from oversight.experiments.rrm.measures import (
     claim_block,
     flaw_shares,
     heldout_exploit_rate,
+    solver_reach,
 )
 from oversight.experiments.rrm.stages import Blob, Stages
 from oversight.experiments.rrm.world import ArtifactKey, World
@@ -124,13 +127,15 @@ class SeedRun:
     seed: int
     checkpoints: Path
     tick: Callable[[str], None] = lambda stage: None
+    workers: int = 1
     records: list[dict[str, Any]] = field(default_factory=list)
     transcripts: list[Transcript] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         torch.set_num_threads(1)  # small networks; the parallelism is across seeds
         cfg = self.config
-        self.stage = Stages(self.checkpoints).stage
+        stages = Stages(self.checkpoints)
+        self.stage, self.has_stage = stages.stage, stages.has
         self.base = self.initial_improver()
         self.critic_policy = PointerPolicy(
             new_pointer(derive_seed(self.seed, "rrm-critic")), rms.context_features
@@ -149,6 +154,7 @@ class SeedRun:
         for t in range(cfg.rounds):
             entry: dict[str, Any] = {"round": t, "level1": self.level1(t)}
             if cfg.depth >= 2:
+                self._train_modes_in_parallel(t)
                 entry["level2"] = {m.name: self.level2(t, m) for m in cfg.modes}
             rounds.append(entry)
         return {
@@ -156,6 +162,7 @@ class SeedRun:
             "rounds": rounds,
             "records": self.records,
             "level0_sweep": self.level0_sweep(),
+            "solver_reach": self.reach(),
             "flaw_shares": self.flaw_distribution(),
         }
 
@@ -336,6 +343,27 @@ class SeedRun:
         self.transcripts += [Transcript.model_validate_json(j) for j in blob["transcripts"]]
         return self._finish(name, blob)
 
+    def _train_modes_in_parallel(self, t: int) -> None:
+        """With ``workers > 1``, train round ``t``'s modes in forked processes, each saving its
+        stage's checkpoint, which :meth:`level2` then loads (the modes of a round depend only on
+        their own earlier rounds and on level 1, so the results are those of a serial run)."""
+        if self.workers <= 1:
+            return
+        todo = [m for m in self.config.modes if not self.has_stage(f"round{t}-level2-{m.name}")]
+        if len(todo) <= 1:
+            return
+        # What every mode computes first, computed once here and inherited by the children.
+        if self.config.episode_edits > 1:
+            _ = self.bon_pool
+        for it in [*self.eval_set, *self.family_set]:
+            rms.context_features(self.world.context(it))
+
+        def train(mode: ModeConfig) -> None:
+            name = f"round{t}-level2-{mode.name}"
+            self.stage(name, lambda: self.train_level2(t, mode, name))
+
+        fork_map(train, todo, self.workers)
+
     def train_level2(self, t: int, mode: ModeConfig, name: str) -> Blob:
         """Verdicts on this round's artifacts (and on what the last exploit search found), RM2
         on every verdict so far, the improver by policy gradient against RM2 from the initial
@@ -465,6 +493,34 @@ class SeedRun:
         ]
         return list(zip(found, verdicts, strict=True))
 
+    # -- why a critic catches what it catches
+
+    def reach(self) -> dict[str, dict[str, float]]:
+        """:func:`~.measures.solver_reach` of the final critic and of ``solver_only``'s aim, on
+        the held-out programs' improver episodes, training-family and held-out-family
+        artifacts."""
+        name = "solver-reach"
+        blob = self.stage(name, self._reach_groups)
+        self.tick(name)
+        return blob["groups"]
+
+    def _reach_groups(self) -> Blob:
+        groups = {
+            "improver": [it for it in self.eval_set if it.by_improver],
+            "train_families": [it for it in self.eval_set if not it.by_improver],
+            "held_out_families": self.family_set,
+        }
+        out = {}
+        for group, items in groups.items():
+            aims = {
+                "learned_line": critic_lines(
+                    self._critic(), self.world, items, f"s{self.seed}/reach-{group}"
+                ),
+                "changed_line": [changed_choice(self.world.context(it))[0] for it in items],
+            }
+            out[group] = solver_reach(self.world, items, aims, self.seed)
+        return {"groups": out}
+
     # -- the level-0 sweep
 
     def level0_sweep(self) -> list[dict[str, Any]]:
@@ -479,8 +535,9 @@ class SeedRun:
         cfg = self.config
         items = self.eval_set
         gold = np.array([self.world.gold(it)[1] for it in items])
-        rows = []
-        for i, knobs in enumerate(cfg.level0_sweep):
+
+        def row(i: int) -> dict[str, Any]:
+            knobs = cfg.level0_sweep[i]
             judge_cfg = cfg.level0_for(**knobs)
             tag = f"s{self.seed}/sweep{i}"
             lines = critic_lines(self._critic(), self.world, items, tag)
@@ -492,16 +549,15 @@ class SeedRun:
             )
             judge = np.array([tr.require_verdict().accept for tr in transcripts])
             block = claim_block(confirmed, truth)
-            rows.append(
-                {
-                    "level0": {**cfg.level0.model_dump(), **knobs},
-                    "level1_accuracy": block["accuracy"],
-                    "level1_false_confirm_rate": block["false_confirm_rate"],
-                    "level1_missed_true_rate": block["missed_true_rate"],
-                    "level2": accuracy_block(judge, gold),
-                }
-            )
-        return rows
+            return {
+                "level0": {**cfg.level0.model_dump(), **knobs},
+                "level1_accuracy": block["accuracy"],
+                "level1_false_confirm_rate": block["false_confirm_rate"],
+                "level1_missed_true_rate": block["missed_true_rate"],
+                "level2": accuracy_block(judge, gold),
+            }
+
+        return fork_map(row, range(len(cfg.level0_sweep)), self.workers)
 
     # -- helpers
 
@@ -568,4 +624,4 @@ def assistants(mode: ModeConfig, t: int) -> list[str]:
 def stage_count(config: RRMConfig) -> int:
     """How many stages :meth:`SeedRun.run` reports per seed (for progress bars)."""
     per_round = 1 + (len(config.modes) if config.depth >= 2 else 0)
-    return 1 + config.rounds * per_round + 1
+    return 1 + config.rounds * per_round + 2  # the initial improver; the sweep and the reach

@@ -24,6 +24,10 @@ class Stages:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
 
+    def has(self, name: str) -> bool:
+        """Whether stage ``name`` is saved."""
+        return (self.folder / f"{name}.pt").exists()
+
     def stage(self, name: str, compute: Callable[[], Blob]) -> Blob:
         """The saved blob of stage ``name`` if it has one; else ``compute()``, saved first.
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from oversight.core.parallel import fork_map
 from oversight.core.records import Artifact, Problem
 from oversight.core.seeding import rng
 from oversight.envs.programs.dsl import Program, parse
@@ -139,7 +140,7 @@ class World:
             *reference_seeds(seed, config.train_refs),
             *reference_seeds(seed, config.test_refs, True),
         ]
-        data = _map(
+        data = fork_map(
             lambda s: _table_data(config.generator, s, config.penalty), seeds, workers, progress
         )
         env = ProgramEnv(config.generator, config.penalty)
@@ -224,33 +225,3 @@ class World:
             claimed_saving=float(ctx.claimed_saving),
         )
         return Episode(episode_id, t.problem, artifact, ctx)
-
-
-def _map(
-    fn: Callable[[Any], Any], xs: Sequence[Any], workers: int, tick: Callable[[], None]
-) -> list[Any]:
-    """``[fn(x) for x in xs]``, in ``workers`` forked processes when more than one."""
-    if workers <= 1 or len(xs) <= 1:
-        out = []
-        for x in xs:
-            out.append(fn(x))
-            tick()
-        return out
-    import multiprocessing as mp
-
-    global _MAP_FN
-    _MAP_FN = fn
-    with mp.get_context("fork").Pool(workers) as pool:
-        out = []
-        for value in pool.imap(_call_map_fn, xs):
-            out.append(value)
-            tick()
-        return out
-
-
-_MAP_FN: Callable[[Any], Any] | None = None
-
-
-def _call_map_fn(x: Any) -> Any:
-    assert _MAP_FN is not None
-    return _MAP_FN(x)
