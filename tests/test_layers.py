@@ -33,7 +33,7 @@ RANK = {
     "web": 7,
     "cli": 8,
 }
-SHARED_EXPERIMENT_MODULES = {"config", "registry", "progress", "skeleton", "tournaments"}
+SHARED_EXPERIMENT_MODULES = {"config", "registry", "progress", "skeleton", "sweep", "tournaments"}
 
 
 def _module_name(path: Path) -> str:

@@ -270,6 +270,54 @@ def train_rm(
 
 
 @app.command()
+def sweep(
+    config: Annotated[
+        str | None, typer.Argument(help="A YAML config file or an embedded config's name.")
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=V1,V2,...: values of one config key (repeat for a grid)."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Runs per grid point, seeds 0..N-1.")] = 1,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key at every point.")
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="A metrics.json key to tabulate and plot (repeat; default: a few)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Sweep folder (default: a new one under runs/).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Runs at a time (CPUs of a local cluster).")] = 2,
+    backend: Annotated[
+        str, typer.Option(help="ray, local (a process pool), or auto: Ray when installed.")
+    ] = "auto",
+    address: Annotated[
+        str | None, typer.Option(help="An existing Ray cluster's address (default: local).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Run a config at every point of a grid and for several seeds, each run in its own
+    folder, and merge them: a table with intervals over seeds and a plot per metric.
+
+    Resumable: run it again with the same --out, and finished runs are skipped.
+    """
+    from oversight.core.runs import new_run_dir
+    from oversight.experiments import sweep as sweeps
+
+    with clear_errors():
+        runs = sweeps.plan(config, grid or [], seeds, set_ or [])
+        root = out or new_run_dir("runs", "sweep")
+        console.print(f"[bold]sweep[/] of {len(runs)} runs → {root}")
+        metrics = sweeps.execute(config, runs, root, workers, backend, address, not quiet)
+        merged = sweeps.merge(runs, metrics, metric or [])
+        sweeps.write(merged, root)
+    console.print(rich_table(merged.by_metric()))
+    console.print(f"report: {root / 'report.html'}")
+
+
+@app.command()
 def configs() -> None:
     """List the embedded configs, usable by name in place of a file."""
     from oversight.experiments.config import embedded_configs
