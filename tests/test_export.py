@@ -1,5 +1,5 @@
 """Export of transcripts as TRL reward-model datasets: labels come from the judge (gold only
-when asked), pairs stay within one problem and arm, files hold exactly TRL's keys."""
+when asked), pairs stay within one problem and arm, files hold TRL's keys and the arm."""
 
 from __future__ import annotations
 
@@ -79,16 +79,16 @@ def test_prompt_needs_a_reference_program():
 def test_preferences_follow_the_judge_even_where_gold_disagrees():
     prompt = prompt_for(EPISODES[0])
     assert preferences_from_transcripts(EPISODES) == [
-        PreferenceRow(prompt=prompt, chosen="P1", rejected="P2"),
-        PreferenceRow(prompt=prompt, chosen="P1", rejected="P3"),
+        PreferenceRow(prompt=prompt, chosen="P1", rejected="P2", arm="a"),
+        PreferenceRow(prompt=prompt, chosen="P1", rejected="P3", arm="a"),
     ]
 
 
 def test_preferences_follow_gold_only_when_asked():
     prompt = prompt_for(EPISODES[0])
     assert preferences_from_transcripts(EPISODES, label_source="gold") == [
-        PreferenceRow(prompt=prompt, chosen="P2", rejected="P1"),
-        PreferenceRow(prompt=prompt, chosen="P2", rejected="P3"),
+        PreferenceRow(prompt=prompt, chosen="P2", rejected="P1", arm="a"),
+        PreferenceRow(prompt=prompt, chosen="P2", rejected="P3", arm="a"),
     ]
 
 
@@ -102,9 +102,9 @@ def test_judge_labels_never_read_gold():
 def test_unpaired_rows_carry_the_verdict():
     prompt = prompt_for(EPISODES[0])
     assert unpaired_from_transcripts(EPISODES) == [
-        UnpairedRow(prompt=prompt, completion="P1", label=True),
-        UnpairedRow(prompt=prompt, completion="P2", label=False),
-        UnpairedRow(prompt=prompt, completion="P3", label=False),
+        UnpairedRow(prompt=prompt, completion="P1", label=True, arm="a"),
+        UnpairedRow(prompt=prompt, completion="P2", label=False, arm="a"),
+        UnpairedRow(prompt=prompt, completion="P3", label=False, arm="a"),
     ]
     gold = unpaired_from_transcripts(EPISODES, label_source="gold")
     assert [r.label for r in gold] == [False, True, False]
@@ -172,9 +172,9 @@ def test_jsonl_keys_are_exactly_trl_and_read_back_equal(tmp_path):
     with_margin = preferences_from_transcripts(EPISODES, margin="saving")
     unpaired = unpaired_from_transcripts(EPISODES)
     for name, rows, model, keys in [
-        ("p.jsonl", pref, PreferenceRow, {"prompt", "chosen", "rejected"}),
-        ("m.jsonl", with_margin, PreferenceRow, {"prompt", "chosen", "rejected", "margin"}),
-        ("u.jsonl", unpaired, UnpairedRow, {"prompt", "completion", "label"}),
+        ("p.jsonl", pref, PreferenceRow, {"prompt", "chosen", "rejected", "arm"}),
+        ("m.jsonl", with_margin, PreferenceRow, {"prompt", "chosen", "rejected", "margin", "arm"}),
+        ("u.jsonl", unpaired, UnpairedRow, {"prompt", "completion", "label", "arm"}),
     ]:
         path = write_rows(tmp_path / name, rows)
         lines = path.read_text().splitlines()
@@ -210,8 +210,10 @@ def test_export_run_writes_trl_files(run_dir, tmp_path):
     references = {t.problem.data["reference"] for t in transcripts}
     assert all(any(ref in r.prompt for ref in references) for r in pref)
     assert {r.label for r in unpaired} == {True, False}
+    arms = {t.arm for t in transcripts}
     for line in paths["preference"].read_text().splitlines():
-        assert set(json.loads(line)) == {"prompt", "chosen", "rejected"}
+        row = json.loads(line)
+        assert set(row) == {"prompt", "chosen", "rejected", "arm"} and row["arm"] in arms
 
 
 def test_export_run_by_arm_uses_only_that_arm(run_dir, tmp_path):
@@ -235,3 +237,20 @@ def test_export_run_without_transcripts(tmp_path):
         export_run(tmp_path, tmp_path / "out")
     with pytest.raises(OversightError, match="no such run folder"):
         export_run(tmp_path / "missing", tmp_path / "out")
+
+
+def test_cli_export_takes_margin_and_cap(run_dir, tmp_path):
+    full = tmp_path / "full"
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--out", str(full)])
+    assert result.exit_code == 0, result.output
+    capped = tmp_path / "capped"
+    args = ["export", str(run_dir), "--out", str(capped), "--margin", "saving", "--cap", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = read_rows(capped / "preference.jsonl", PreferenceRow)
+    every = read_rows(full / "preference.jsonl", PreferenceRow)
+    groups = {(r.arm, r.prompt) for r in every}
+    assert len(rows) == len(groups) < len(every)  # one pair per problem and arm
+    assert all(r.margin is not None for r in rows) and all(r.margin is None for r in every)
+    bad = CliRunner().invoke(app, ["export", str(run_dir), "--margin", "size"])
+    assert bad.exit_code == 2 and "allowed: saving" in bad.output

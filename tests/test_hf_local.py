@@ -30,6 +30,7 @@ from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE
 from oversight.experiments.skeleton import main
 from oversight.judges.llm import LLMJudge
 from oversight.learning.export import PreferenceRow, read_rows
+from oversight.learning.hf_reward import RewardTraining, split_by_prompt, train_reward_model
 from oversight.models import InspectModel, ModelSettings, mock_output
 from oversight.protocols.engine import Episode, run_protocol
 from oversight.protocols.text import text_protocol
@@ -127,12 +128,24 @@ def test_train_reward_model_on_exported_preferences(tiny_model, tmp_path):
     result = CliRunner().invoke(
         app,
         ["train-rm", str(data), "--model", str(tiny_model), "--out", str(out),
-         "--steps", "3", "--batch-size", "4", "--max-length", "64"],
+         "--steps", "3", "--batch-size", "4"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "trained on 8 pairs for 3 steps" in result.output
+    train, held = split_by_prompt(rows, 0.2, 0)
+    assert held and not {r.prompt for r in train} & {r.prompt for r in held}
+    # at its defaults every training pair is kept (the length comes from the data)
+    assert f"trained on {len(train)} of 8 pairs for 3 steps ({len(held)} held out" in result.output
+    assert "the longest in the data; 0 pairs cut" in result.output
     reward = AutoModelForSequenceClassification.from_pretrained(out)
     assert reward.config.num_labels == 1
+
+    # a length shorter than the pairs cuts their prompts; the trainer still keeps them all
+    short = train_reward_model(
+        data, tiny_model, tmp_path / "short", RewardTraining(steps=1, max_length=16)
+    )
+    assert short.trained == len(train) and short.truncated == len(train)
+    assert short.length_from == "--max-length" and short.heldout == len(held)
+    assert 0 <= short.heldout_accuracy <= 1
 
     missing = CliRunner().invoke(
         app, ["train-rm", str(tmp_path / "none.jsonl"), "--model", str(tiny_model), "--out", "x"]

@@ -156,6 +156,14 @@ def export(
     arm: Annotated[
         str | None, typer.Option(help="Export only this arm (default: every arm).")
     ] = None,
+    margin: Annotated[
+        str | None,
+        typer.Option(help="Preference margin: saving (the claimed-saving gap); default none."),
+    ] = None,
+    cap: Annotated[
+        int | None, typer.Option(help="At most this many pairs per problem and arm.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --cap sample.")] = 0,
 ) -> None:
     """Export a run's verdicts as reward-model data in TRL's formats.
 
@@ -164,12 +172,24 @@ def export(
     """
     from typing import cast
 
-    from oversight.learning.export import LabelSource, export_run
+    from oversight.learning.export import LabelSource, MarginSource, export_run
 
     with clear_errors():
         if labels not in ("judge", "gold"):
             raise OversightError(f"--labels: unknown value {labels!r}; allowed: judge, gold")
-        paths = export_run(run_dir, out or run_dir / "export", cast(LabelSource, labels), arm)
+        if margin not in (None, "saving"):
+            raise OversightError(f"--margin: unknown value {margin!r}; allowed: saving")
+        if cap is not None and cap < 0:
+            raise OversightError(f"--cap: 0 or more, got {cap}")
+        paths = export_run(
+            run_dir,
+            out or run_dir / "export",
+            cast(LabelSource, labels),
+            arm,
+            margin=cast(MarginSource | None, margin),
+            cap=cap,
+            seed=seed,
+        )
     for name, path in paths.items():
         n = sum(1 for line in path.read_text().splitlines() if line.strip())
         console.print(f"{name}: {n} rows → {path}")
@@ -243,7 +263,16 @@ def train_rm(
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 100,
     batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 8,
     learning_rate: Annotated[float, typer.Option(help="Learning rate.")] = 5e-5,
-    max_length: Annotated[int, typer.Option(help="Tokens per prompt + completion.")] = 512,
+    max_length: Annotated[
+        int | None,
+        typer.Option(
+            help="Tokens per prompt + completion (default: the longest in the data, within the "
+            "model's limit); longer sequences lose the start of their prompt."
+        ),
+    ] = None,
+    heldout: Annotated[
+        float, typer.Option(help="Share of prompts held out to measure ranking accuracy.")
+    ] = 0.2,
 ) -> None:
     """Train a reward model on preference data with TRL's RewardTrainer (needs the llm extra).
 
@@ -260,12 +289,16 @@ def train_rm(
                 "batch_size": batch_size,
                 "learning_rate": learning_rate,
                 "max_length": max_length,
+                "heldout": heldout,
             },
         )
-        result = train_reward_model(data, model, out, settings)
+        r = train_reward_model(data, model, out, settings)
     console.print(
-        f"trained on {result.pairs} pairs for {result.steps} steps: loss {result.train_loss:.4f}, "
-        f"ranks {result.accuracy:.1%} of the pairs right → {result.out}"
+        f"trained on {r.trained} of {r.pairs} pairs for {r.steps} steps "
+        f"({r.heldout} held out; max length {r.max_length} tokens, {r.length_from}; "
+        f"{r.truncated} pairs cut from the left to fit): loss {r.train_loss:.4f}; ranks "
+        f"{r.train_accuracy:.1%} of the trained pairs right and {r.heldout_accuracy:.1%} of "
+        f"the held-out pairs → {r.out}"
     )
 
 

@@ -1,7 +1,7 @@
 """Export a run's transcripts as reward-model training data in TRL's dataset formats.
 
-Two formats, one spec shared by every trainer (see REFERENCES.md, "Dataset formats for
-reward-model training (TRL)"), both with an explicit plain-text prompt:
+Two formats, one spec shared by every trainer (TRL's "Dataset formats" documentation: the
+explicit-prompt preference and unpaired-preference types), both with a plain-text prompt:
 
 - preference: ``{"prompt", "chosen", "rejected"}`` and, only when set, ``"margin"``
   (the Bradley-Terry loss is ``-log sigmoid(r_chosen - r_rejected - margin)``);
@@ -38,7 +38,8 @@ UNPAIRED_FILE = "unpaired.jsonl"
 
 
 class Row(BaseModel):
-    """A dataset row: exactly the keys TRL reads, nothing else."""
+    """A dataset row: the keys TRL reads, and ``arm``, the arm whose judge labelled it (a
+    column TRL's trainers drop; filter on it to train on one arm's verdicts)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,6 +56,7 @@ class PreferenceRow(Row):
     chosen: str
     rejected: str
     margin: float | None = None
+    arm: str | None = None
 
 
 class UnpairedRow(Row):
@@ -63,6 +65,7 @@ class UnpairedRow(Row):
     prompt: str
     completion: str
     label: bool
+    arm: str | None = None
 
 
 RowT = TypeVar("RowT", bound=Row)
@@ -103,15 +106,17 @@ def unpaired_from_transcripts(
     """
     label_of = _labeller(label_source)
     rows: list[UnpairedRow] = []
-    seen: set[tuple[str, UnpairedRow]] = set()
+    seen: set[UnpairedRow] = set()
     for t in select_arm(list(transcripts), arm):
         label = label_of(t)
         if label is None:
             continue
-        row = UnpairedRow(prompt=prompt_for(t), completion=t.artifact.content, label=label)
+        row = UnpairedRow(
+            prompt=prompt_for(t), completion=t.artifact.content, label=label, arm=t.arm
+        )
         # Keyed by arm too: two arms judging the same artifact are two observations.
-        if (t.arm, row) not in seen:
-            seen.add((t.arm, row))
+        if row not in seen:
+            seen.add(row)
             rows.append(row)
     return rows
 
@@ -152,7 +157,9 @@ def preferences_from_transcripts(
         for c, r in pairs:
             gap = _saving_gap(c, r) if margin == "saving" else None
             rows.append(
-                PreferenceRow(prompt=prompt, chosen=c.content, rejected=r.content, margin=gap)
+                PreferenceRow(
+                    prompt=prompt, chosen=c.content, rejected=r.content, margin=gap, arm=arm_name
+                )
             )
     return rows
 

@@ -43,7 +43,10 @@ def judge_preferences(transcripts: Iterable[Transcript]) -> list[PreferenceRow]:
         for k, answer in enumerate(shown):
             if k != v.choice:
                 row = PreferenceRow(
-                    prompt=prompt_of(t), chosen=f" {shown[v.choice]}", rejected=f" {answer}"
+                    prompt=prompt_of(t),
+                    chosen=f" {shown[v.choice]}",
+                    rejected=f" {answer}",
+                    arm=t.arm,
                 )
                 rows.setdefault(row, None)
     return list(rows)
