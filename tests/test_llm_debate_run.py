@@ -4,6 +4,7 @@ resume after a provider error, per-role models, the cost estimate and bad input.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -109,10 +110,16 @@ def test_per_role_models_and_report(tmp_path):
         "judge": "mockllm/judge",
     }
     assert set(analysis.usage) == {"mockllm/model", "mockllm/judge"}
-    # The mock model's default text is no judgment: recorded, scored as a coin flip.
+    # The mock model's default text is no judgment: counted, and the scores are undefined (not
+    # a coin flip's 0.5), with a warning in the summary and the report.
     assert analysis.metrics["judge_parse_failure.direct"] == 6
-    assert analysis.metrics["accuracy.direct"] == 0.5
-    assert "Model usage, cache and cost" in (store.path / "report.html").read_text()
+    assert analysis.metrics["judge_failure_rate.direct"] == 1.0
+    assert math.isnan(analysis.metrics["accuracy.direct"])
+    assert math.isnan(analysis.metrics["ece.direct"])
+    html = (store.path / "report.html").read_text()
+    assert "Model usage, cache and cost" in html and "Warnings" in html
+    summary = llm_debate.EXPERIMENT.summary(cfg, analysis)
+    assert "WARNING: direct: 100% of the judge's replies were unparsed" in summary.title
 
 
 def test_cost_estimate_uses_the_price_table():

@@ -2,10 +2,11 @@
 
 Each episode's judge gives a probability per displayed answer (``Verdict.probs``); gold says
 which is correct (``gold.info["correct"]``). Accuracy counts 1 when the correct answer is the
-judge's unique top choice and 1/2 on a tie (a failed parse gives equal probabilities); every
-number averages over both answer orders, which are played equally often. Calibration: the
-judge's top probability against how often that choice was right, in ten bins, and the
-expected calibration error (ECE, bin-size weighted gap).
+judge's unique top choice and 1/2 on a tie. Judgments that failed to parse, or were refused,
+are left out of every score and counted apart (``failure_rate``): with none parsed, the scores
+are undefined rather than a coin flip's. Every number averages over both answer orders.
+Calibration: the judge's top probability against how often that choice was right, in ten
+bins, and the expected calibration error (ECE, bin-size weighted gap).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ProtocolScores:
     calibration: list[tuple[float, float, int]]  # (mean confidence, accuracy, count) per bin
     judge_failures: dict[str, int]  # parse_failure / refusal counts
     speaker_failures: dict[str, int]
+    failure_rate: float  # judge failures over judged episodes (NaN with none judged)
 
 
 @dataclass
@@ -52,6 +54,14 @@ class LLMAnalysis:
     models: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     tournament: CrossPlay | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+JUDGE_FAILURES = ("parse_failure", "refusal")
+
+
+def _failed(t: Transcript) -> bool:
+    return t.verdict is not None and t.verdict.rule in {f"llm_{k}" for k in JUDGE_FAILURES}
 
 
 def correctness(probs: np.ndarray, correct: np.ndarray) -> np.ndarray:
@@ -83,8 +93,11 @@ def calibration(
 def score_protocol(
     protocol: str, transcripts: list[Transcript], n_boot: int, seed: int
 ) -> ProtocolScores:
-    ts = [t for t in transcripts if t.verdict is not None and t.verdict.probs is not None]
-    probs = np.array([t.require_verdict().probs for t in ts], dtype=float).reshape(len(ts), -1)
+    judged = [t for t in transcripts if t.verdict is not None]
+    ts = [t for t in judged if t.verdict is not None and t.verdict.probs is not None]
+    ts = [t for t in ts if not _failed(t)]
+    probs = np.array([t.require_verdict().probs for t in ts], dtype=float)
+    probs = probs.reshape(len(ts), -1) if ts else np.zeros((0, 2))  # none parsed: no scores
     correct = np.array([t.require_gold().info["correct"] for t in ts], dtype=int)
     right = correctness(probs, correct) if len(ts) else np.zeros(0)
     by_order = {}
@@ -92,8 +105,8 @@ def score_protocol(
         mask = (correct == 0) == first
         by_order[name] = mean_ci(right[mask], n_boot, seed)
     ece, bins = calibration(probs, correct) if len(ts) else (float("nan"), [])
-    judge_failures = {"parse_failure": 0, "refusal": 0}
-    speaker_failures = {"parse_failure": 0, "refusal": 0}
+    judge_failures = dict.fromkeys(JUDGE_FAILURES, 0)
+    speaker_failures = dict.fromkeys(JUDGE_FAILURES, 0)
     for t in transcripts:
         rule = t.verdict.rule if t.verdict else ""
         for kind in judge_failures:
@@ -112,6 +125,7 @@ def score_protocol(
         calibration=bins,
         judge_failures=judge_failures,
         speaker_failures=speaker_failures,
+        failure_rate=sum(judge_failures.values()) / len(judged) if judged else float("nan"),
     )
 
 
@@ -133,6 +147,14 @@ def analyse(cfg: LLMDebateConfig, result: RunResult) -> LLMAnalysis:
         a.metrics |= s.log_loss.flat(f"log_loss.{protocol}")
         a.metrics |= s.brier.flat(f"brier.{protocol}")
         a.metrics[f"ece.{protocol}"] = s.ece
+        a.metrics[f"judge_failure_rate.{protocol}"] = s.failure_rate
+        if s.failure_rate > cfg.warn_failure_rate:
+            a.warnings.append(
+                f"{protocol}: {s.failure_rate:.0%} of the judge's replies were unparsed or "
+                f"refused ({s.judge_failures['parse_failure']} unparsed, "
+                f"{s.judge_failures['refusal']} refused); scores use the other {s.n}"
+                + (" and are undefined" if s.n == 0 else "")
+            )
         for kind, n in s.judge_failures.items():
             a.metrics[f"judge_{kind}.{protocol}"] = n
         for kind, n in s.speaker_failures.items():

@@ -116,6 +116,13 @@ class LLMDebateConfig(Strict):
     data: Data = Field(default_factory=Data)
     batch: int = Field(16, ge=1, description="Episodes per batch: the unit saved to disk.")
     bootstrap: int = Field(1000, ge=10)
+    warn_failure_rate: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of judgments unparsed or refused above which the terminal summary "
+        "and the report warn.",
+    )
     tournament: Tournament = Field(default_factory=Tournament)
 
     @field_validator("protocols")

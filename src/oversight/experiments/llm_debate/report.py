@@ -34,6 +34,7 @@ def scores_table(a: LLMAnalysis) -> Table:
             s.ece,
             s.judge_failures["parse_failure"],
             s.judge_failures["refusal"],
+            s.failure_rate,
             s.speaker_failures["parse_failure"] + s.speaker_failures["refusal"],
         ]
         for s in a.scores
@@ -49,12 +50,14 @@ def scores_table(a: LLMAnalysis) -> Table:
             "ECE",
             "judge parse failures",
             "judge refusals",
+            "judge failure rate",
             "speaker failures",
         ],
         rows,
         note="95% bootstrap CIs over episodes. Accuracy: 1 when the correct answer has the judge's "
-        "highest probability, 1/2 on a tie. A parse failure or refusal is scored as equal "
-        "probabilities. Speaker failures: speeches without an <argument> tag, or refused.",
+        "highest probability, 1/2 on a tie. Scores cover parsed judgments only (episodes): a "
+        "parse failure or refusal is counted apart, and with none parsed the scores are "
+        "undefined. Speaker failures: speeches without an <argument> tag, or refused.",
     )
 
 
@@ -182,7 +185,9 @@ def tournament_section(cfg: LLMDebateConfig, a: LLMAnalysis) -> Section:
 
 
 def build_report(cfg: LLMDebateConfig, a: LLMAnalysis, config_yaml: str) -> Report:
+    warnings = [Section("Warnings", "\n\n".join(a.warnings))] if a.warnings else []
     sections = [
+        *warnings,
         Section(
             "Judge accuracy",
             "The judge never reads the source; speakers quote it and the judge is told which "
@@ -207,14 +212,16 @@ def build_report(cfg: LLMDebateConfig, a: LLMAnalysis, config_yaml: str) -> Repo
 def summary_table(cfg: LLMDebateConfig, a: LLMAnalysis) -> Table:
     """The CLI's headline: scores per protocol, then calls, cached calls and cost."""
     rows: list[list[object]] = [
-        [s.protocol, _ci(s.accuracy), _ci(s.log_loss), _ci(s.brier)] for s in a.scores
+        [s.protocol, _ci(s.accuracy), f"{s.failure_rate:.0%}", _ci(s.log_loss), _ci(s.brier)]
+        for s in a.scores
     ]
     total = ModelUsage()
     for u in a.session.values():
         total.add(u)
+    warning = "".join(f"\nWARNING: {w}" for w in a.warnings)
     return Table(
         f"LLM judge ({total.calls} calls this session, {total.cached} served from cache, "
-        f"cost {_money(total)})",
-        ["protocol", "accuracy", "log loss", "Brier"],
+        f"cost {_money(total)}){warning}",
+        ["protocol", "accuracy", "judge failures", "log loss", "Brier"],
         rows,
     )
