@@ -115,6 +115,23 @@ def test_draws_of_one_prompt_keep_distinct_cache_entries():
         generate_batch(model, ["one"], draws)
 
 
+def test_sampled_calls_are_cached_only_on_request_and_scopes_keep_seeds_apart():
+    hot = [Sampling(temperature=1.0)]
+    model = InspectModel("mockllm/model")
+    generate_batch(model, ["warm"], hot)
+    assert not generate_batch(model, ["warm"], hot)[0].cached  # sampled anew
+    opted = InspectModel("mockllm/model", ModelSettings(cache_sampled=True))
+    generate_batch(opted, ["hot"], hot)
+    assert generate_batch(opted, ["hot"], hot)[0].cached
+    # the same prompt under another seed's scope is a new call; under its own, a cache hit
+    seed0 = InspectModel("mockllm/model", scope={"seed": "0"})
+    generate_batch(seed0, ["scoped"])
+    assert generate_batch(seed0, ["scoped"])[0].cached
+    assert not generate_batch(InspectModel("mockllm/model", scope={"seed": "1"}), ["scoped"])[
+        0
+    ].cached
+
+
 def test_logprobs_and_refusals_come_through():
     lp = Logprob(
         token="A",

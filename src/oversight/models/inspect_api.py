@@ -45,6 +45,11 @@ class ModelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cache: bool = Field(True, description="Serve repeated calls from Inspect's cache.")
+    cache_sampled: bool = Field(
+        False,
+        description="Cache calls at a temperature above 0 too (a rerun then repeats the same "
+        "draws instead of sampling anew). A temperature left unset counts as unsampled.",
+    )
     cache_expiry: str | None = Field(
         None, description="How long cached replies live, e.g. '1W', '3D'; None: forever."
     )
@@ -60,11 +65,19 @@ class ModelSettings(BaseModel):
 class InspectModel:
     """A :class:`~oversight.models.base.ChatModel` backed by ``inspect_ai.model.get_model``."""
 
-    def __init__(self, name: str, settings: ModelSettings | None = None):
+    def __init__(
+        self,
+        name: str,
+        settings: ModelSettings | None = None,
+        scope: dict[str, str] | None = None,
+    ):
+        """``scope`` keys the cache entries beyond model, prompt and settings (e.g. the run's
+        seed, so that runs with other seeds draw their own replies)."""
         from inspect_ai.model import CachePolicy, GenerateConfig
 
         self.name = name
         self.settings = settings or ModelSettings()
+        self.scope = dict(scope or {})
         s = self.settings
         config = GenerateConfig(
             max_connections=s.max_connections, max_retries=s.max_retries, timeout=s.timeout
@@ -85,8 +98,12 @@ class InspectModel:
         token = _CALL.set(call)
         try:
             cache = self._cache
-            if cache and sampling.sample:
-                cache = cache.model_copy(update={"scopes": {"sample": str(sampling.sample)}})
+            sampled = bool(sampling.temperature)  # None (the provider's default) or 0: not
+            if sampled and not self.settings.cache_sampled:
+                cache = False
+            scopes = self.scope | ({"sample": str(sampling.sample)} if sampling.sample else {})
+            if cache and scopes:
+                cache = cache.model_copy(update={"scopes": scopes})
             out = await self._model.generate(prompt, config=config, cache=cache)
         except Exception as e:
             raise OversightError(f"model {self.name}: provider error: {one_line(e)}") from e

@@ -42,7 +42,9 @@ def cast(
     from oversight.judges.llm import LLMJudge
     from oversight.models.inspect_api import InspectModel
 
-    opener = open_model or (lambda name: InspectModel(name, cfg.settings))
+    opener = open_model or (
+        lambda name: InspectModel(name, cfg.settings, scope={"seed": str(cfg.seed)})
+    )
     ledger = UsageLedger(prices.cost)
     names = {part: cfg.role_model(part) for part in set(PART_OF_ROLE.values()) | {"judge"}}
     opened = {name: opener(name) for name in sorted(set(names.values()))}
