@@ -179,6 +179,20 @@ def test_provider_error_mid_call_is_one_line():
         generate_batch(model, ["q"])
 
 
+def test_connection_failure_names_the_url_and_the_cause():
+    settings = ModelSettings(
+        max_retries=0,
+        timeout=5,
+        cache=False,
+        model_args={"base_url": "http://127.0.0.1:9/v1", "api_key": "none"},  # nothing listens
+    )
+    with pytest.raises(OversightError) as e:
+        generate_batch(InspectModel("openai/gpt-4o-mini", settings), ["q"])
+    message = str(e.value)
+    assert "RetryError" not in message and "Future" not in message
+    assert "calling http://127.0.0.1:9/v1" in message and "ConnectionRefusedError" in message
+
+
 def test_prices_prefix_lookup_override_and_bad_file(tmp_path, monkeypatch):
     table = load_prices()
     assert table.cost("openai/gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)

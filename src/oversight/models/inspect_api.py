@@ -106,7 +106,7 @@ class InspectModel:
                 cache = cache.model_copy(update={"scopes": scopes})
             out = await self._model.generate(prompt, config=config, cache=cache)
         except Exception as e:
-            raise OversightError(f"model {self.name}: provider error: {one_line(e)}") from e
+            raise OversightError(f"model {self.name}: provider error: {describe(e)}") from e
         finally:
             _CALL.reset(token)
         usage = out.usage
@@ -206,6 +206,36 @@ def _logprobs(out: Any) -> tuple[dict[str, float], ...] | None:
 
 
 _RICH_MARKUP = re.compile(r"\[/?(?:bold|italic|blue|red|green|yellow|bright_black|dim)\]")
+
+
+def error_chain(e: BaseException) -> list[BaseException]:
+    """``e`` and the errors behind it: a tenacity ``RetryError``'s last attempt, then causes
+    and contexts, down to the first (a refused connection, say)."""
+    chain = [e]
+    while True:
+        attempt = getattr(e, "last_attempt", None)  # tenacity.RetryError
+        inner = attempt.exception() if attempt is not None and attempt.failed else None
+        nxt = inner or e.__cause__ or e.__context__
+        if nxt is None or any(nxt is c for c in chain):
+            return chain
+        chain.append(nxt)
+        e = nxt
+
+
+def describe(e: BaseException) -> str:
+    """One line for a failed call: what failed, the URL it was calling when an error in the
+    chain knows it, and the cause at the bottom of the chain."""
+    chain = error_chain(e)
+    urls = [getattr(getattr(c, "request", None), "url", None) for c in chain]
+    url = next((u for u in urls if u is not None), None)
+    # tenacity's own message is a repr of a Future: say what it wraps instead
+    named = [c for c in chain if type(c).__name__ != "RetryError"]
+    if not named:
+        return one_line(e)
+    text = one_line(named[0])
+    if named[-1] is not named[0]:
+        text += f"; caused by {type(named[-1]).__name__}: {one_line(named[-1])}"
+    return text + (f" (calling {url})" if url is not None else "")
 
 
 def one_line(e: BaseException) -> str:
