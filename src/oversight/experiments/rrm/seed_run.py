@@ -329,7 +329,7 @@ class SeedRun:
         """Round ``t`` of level 2 in one mode (:meth:`train_level2`, or its checkpoint); its
         metrics."""
         cfg = self.config
-        name = f"round{t}-level2-{mode.name}"
+        name = level2_stage(t, mode)
         blob = self.stage(name, lambda: self.train_level2(t, mode, name))
         improver = new_improver(self.seed, cfg.improver_hidden)
         improver.load_state_dict(blob["improver"])
@@ -349,7 +349,7 @@ class SeedRun:
         their own earlier rounds and on level 1, so the results are those of a serial run)."""
         if self.workers <= 1:
             return
-        todo = [m for m in self.config.modes if not self.has_stage(f"round{t}-level2-{m.name}")]
+        todo = [m for m in self.config.modes if not self.has_stage(level2_stage(t, m))]
         if len(todo) <= 1:
             return
         # What every mode computes first, computed once here and inherited by the children.
@@ -359,7 +359,7 @@ class SeedRun:
             rms.context_features(self.world.context(it))
 
         def train(mode: ModeConfig) -> None:
-            name = f"round{t}-level2-{mode.name}"
+            name = level2_stage(t, mode)
             self.stage(name, lambda: self.train_level2(t, mode, name))
 
         fork_map(train, todo, self.workers)
@@ -597,6 +597,11 @@ class SeedRun:
             self.seed,
             mode.name,
         )
+
+
+def level2_stage(t: int, mode: ModeConfig) -> str:
+    """The checkpoint name of round ``t``'s level-2 stage in ``mode``."""
+    return f"round{t}-level2-{mode.name}"
 
 
 def learned_mode(config: RRMConfig) -> ModeConfig:
