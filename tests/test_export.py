@@ -254,3 +254,77 @@ def test_cli_export_takes_margin_and_cap(run_dir, tmp_path):
     assert all(r.margin is not None for r in rows) and all(r.margin is None for r in every)
     bad = CliRunner().invoke(app, ["export", str(run_dir), "--margin", "size"])
     assert bad.exit_code == 2 and "allowed: saving" in bad.output
+
+
+def text_episode(display: str, choice: int | None, correct: int, arm: str = "debate") -> Transcript:
+    """A text episode showing Monday and Friday in the order ``display`` names."""
+    shown = ["Monday", "Friday"] if display == "o0" else ["Friday", "Monday"]
+    return Transcript(
+        episode_id=f"{arm}/s1/{display}",
+        protocol=arm,
+        arm=arm,
+        problem=Problem(
+            id="s1",
+            env="text",
+            seed=0,
+            data={"question": "When?", "answers": ["Monday", "Friday"], "source": "secret"},
+        ),
+        artifact=Artifact(
+            id=f"s1/{display}",
+            problem_id="s1",
+            content=f"A: {shown[0]}\nB: {shown[1]}\nProposed: A",
+        ),
+        verdict=Verdict(accept=choice == 0, choice=choice, probs=[0.5, 0.5]),
+        gold=Gold(label=correct == 0, value=0.0, kind="text", info={"correct": correct}),
+    )
+
+
+def test_text_episodes_export_the_judges_chosen_answer():
+    # The judge picks Friday in both orders; gold says Monday. One episode was not judged.
+    episodes = [text_episode("o0", 1, 0), text_episode("o1", 0, 1), text_episode("o1", None, 1)]
+    (pref,) = preferences_from_transcripts(episodes)
+    assert pref == PreferenceRow(
+        prompt="Question: When?\nAnswer:", chosen=" Friday", rejected=" Monday", arm="debate"
+    )
+    assert "secret" not in pref.prompt  # the hidden source is never in the data
+    (gold,) = preferences_from_transcripts(episodes, "gold")
+    assert (gold.chosen, gold.rejected) == (" Monday", " Friday")
+    unpaired = unpaired_from_transcripts(episodes)
+    assert {(r.completion, r.label) for r in unpaired} == {(" Friday", True), (" Monday", False)}
+
+
+def test_conversational_rows_hold_turns(tmp_path):
+    from oversight.learning.export import ChatPreferenceRow, conversational, read_preferences
+
+    row = conversational(preferences_from_transcripts([text_episode("o0", 1, 0)])[0])
+    path = write_rows(tmp_path / "chat.jsonl", [row])
+    data = json.loads(path.read_text())
+    assert data == {
+        "prompt": [{"role": "user", "content": "Question: When?\nAnswer:"}],
+        "chosen": [{"role": "assistant", "content": "Friday"}],
+        "rejected": [{"role": "assistant", "content": "Monday"}],
+        "arm": "debate",
+    }
+    assert read_preferences(path) == [row] and isinstance(row, ChatPreferenceRow)
+    plain = write_rows(tmp_path / "plain.jsonl", preferences_from_transcripts(EPISODES))
+    assert all(isinstance(r, PreferenceRow) for r in read_preferences(plain))
+
+
+def test_cli_exports_a_text_run_in_either_type(tmp_path):
+    run = tmp_path / "run"
+    args = ["run", "text-debate-quick", "--set", "tournament.enabled=false", "--set", "sweeps={}"]
+    result = CliRunner().invoke(app, [*args, "--out", str(run), "--quiet"])
+    assert result.exit_code == 0, result.output
+    transcripts = RunStore(run).transcripts()
+    for chat in (False, True):
+        out = tmp_path / f"export-{chat}"
+        flags = ["--chat"] if chat else []
+        result = CliRunner().invoke(app, ["export", str(run), "--out", str(out), *flags])
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in (out / "preference.jsonl").read_text().splitlines()]
+        assert rows and {r["arm"] for r in rows} <= {t.arm for t in transcripts}
+        questions = {t.problem.data["question"] for t in transcripts}
+        for r in rows:
+            prompt = r["prompt"][0]["content"] if chat else r["prompt"]
+            assert prompt.removeprefix("Question: ").removesuffix("\nAnswer:") in questions
+            assert isinstance(r["chosen"], list) == chat

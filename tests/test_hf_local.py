@@ -26,10 +26,9 @@ from oversight.envs.text.stories import StoryConfig, generate_stories
 from oversight.experiments import llm_debate
 from oversight.experiments.config import dump_yaml
 from oversight.experiments.llm_debate.config import Data, LLMDebateConfig
-from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE
 from oversight.experiments.skeleton import main
 from oversight.judges.llm import LLMJudge
-from oversight.learning.export import PreferenceRow, read_rows
+from oversight.learning.export import PREFERENCE_FILE, PreferenceRow, read_rows
 from oversight.learning.hf_reward import RewardTraining, split_by_prompt, train_reward_model
 from oversight.models import InspectModel, ModelSettings, mock_output
 from oversight.protocols.engine import Episode, run_protocol
@@ -155,3 +154,40 @@ def test_train_reward_model_on_exported_preferences(tiny_model, tmp_path):
         app, ["train-rm", str(data), "--model", str(tmp_path / "nowhere"), "--out", "x"]
     )
     assert bad_model.exit_code == 2 and "--model" in bad_model.output
+
+
+def test_train_reward_model_on_conversational_rows(tiny_model, tmp_path):
+    """Conversational rows train through the chat template when the tokenizer has one, as
+    joined turns when it has none; either way every pair is kept."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from oversight.learning.export import conversational, write_rows
+
+    cfg = LLMDebateConfig(protocols=["debate-sequential"], rounds=1, data=Data(stories=4))
+    store = RunStore(tmp_path / "run")
+    store.create(dump_yaml(cfg))
+
+    def scripted(name: str) -> InspectModel:
+        return InspectModel(name, ModelSettings(model_args={"custom_outputs": judging_script}))
+
+    main(llm_debate.experiment(scripted), cfg, store, progress=False)
+    rows = read_rows(store.path / PREFERENCE_FILE, PreferenceRow)
+    chat = write_rows(tmp_path / "chat.jsonl", [conversational(r) for r in rows])
+    settings = RewardTraining(steps=1, heldout=0.25)
+    plain = train_reward_model(chat, tiny_model, tmp_path / "rm-plain", settings)
+    assert plain.format == "conversational (no chat template: turns joined)"
+    assert plain.trained + plain.heldout == len(rows) and plain.truncated == 0
+
+    templated = tmp_path / "tiny-chat"
+    shutil.copytree(tiny_model, templated)
+    tokenizer = AutoTokenizer.from_pretrained(templated)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    tokenizer.save_pretrained(templated)
+    result = train_reward_model(chat, templated, tmp_path / "rm-chat", settings)
+    assert result.format == "conversational (the tokenizer's chat template)"
+    assert result.trained + result.heldout == len(rows)

@@ -33,7 +33,16 @@ RANK = {
     "web": 7,
     "cli": 8,
 }
-SHARED_EXPERIMENT_MODULES = {"config", "registry", "progress", "skeleton", "sweep", "tournaments"}
+SHARED_EXPERIMENT_MODULES = {
+    "config",
+    "inspect_log",
+    "inspect_tasks",
+    "registry",
+    "progress",
+    "skeleton",
+    "sweep",
+    "tournaments",
+}
 
 
 def _module_name(path: Path) -> str:

@@ -156,3 +156,65 @@ def test_scores_count_ties_as_half_and_calibration_bins():
     # Top probabilities 0.9 (right), 0.5 (tie), 0.7 (wrong), 0.65 (wrong).
     assert bins == [(0.5, 0.5, 1), pytest.approx((0.65, 0.0, 1)), (0.7, 0.0, 1), (0.9, 1.0, 1)]
     assert ece == pytest.approx((0 + 0.65 + 0.7 + 0.1) / 4)
+
+
+def test_each_part_gets_its_own_model_settings(monkeypatch):
+    """API debaters beside a judge with provider arguments the API client would refuse: each
+    part's settings reach only its own model."""
+    from oversight.experiments.llm_debate.cast import cast
+    from oversight.prompts import PromptSet
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    judged = {"n": 0}
+
+    def judge_reply(input, tools, tool_choice, config):
+        judged["n"] += 1
+        return mock_output("<probabilities>A: 0.8, B: 0.2</probabilities>")
+
+    cfg = LLMDebateConfig(
+        model="openai/gpt-4o-mini",
+        judge_model="mockllm/model",
+        settings=ModelSettings(base_url="http://127.0.0.1:9/v1"),
+        role_settings={"judge": ModelSettings(model_args={"custom_outputs": judge_reply})},
+    )
+    actors = cast(cfg, PromptSet(), load_prices())
+    debater = actors.speakers["debater_a"].model
+    assert isinstance(debater, InspectModel) and isinstance(actors.judge.model, InspectModel)
+    assert debater.settings.base_url == "http://127.0.0.1:9/v1" and not debater.settings.model_args
+    assert actors.judge.model.settings.model_args == {"custom_outputs": judge_reply}
+    assert actors.judge.model.settings.base_url == "http://127.0.0.1:9/v1"  # inherited
+    assert cfg.role_settings_for("questioner") == actors.judge.model.settings  # judge's
+    with pytest.raises(ValueError, match=r"unknown part\(s\) \['jugde'\]; allowed: debater"):
+        LLMDebateConfig(role_settings={"jugde": {}})
+
+
+def test_cost_limit_stops_calls_keeps_episodes_and_resumes(tmp_path):
+    from oversight.models import ScriptedModel
+
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("scripted/*: {input: 1000000, output: 0}\n")  # a dollar per prompt word
+    cfg = quick_config(prices=str(prices), cost_limit=3000.0)  # of about 9,100
+
+    def scripted(name: str) -> ScriptedModel:
+        return ScriptedModel(lambda p: "<argument>x</argument> A: 0.7, B: 0.3", "scripted/m")
+
+    store = RunStore(tmp_path / "run")
+    store.create(dump_yaml(cfg))
+    with pytest.raises(OversightError, match=r"cost limit \$3000\.0000 reached.*raise cost_limit"):
+        llm_debate.run(cfg, store, progress=False, open_model=scripted)
+    saved = store.transcripts()
+    assert 0 < len(saved) < 6 * 3
+    calls = [json.loads(line) for line in (store.path / "calls.jsonl").read_text().splitlines()]
+    assert {c["episode_id"] for c in calls} == {t.episode_id for t in saved}
+    assert {c["role"] for c in calls} >= {"debater_a", "debater_b", "judge"}
+    # the limit counts earlier sessions: the same limit refuses at once, a raised one finishes
+    with pytest.raises(OversightError, match="cost limit"):
+        llm_debate.run(cfg, store, progress=False, open_model=scripted)
+    assert len(store.transcripts()) == len(saved)
+    more = cfg.model_copy(update={"cost_limit": 1e9})
+    store.check_config(more.model_dump(mode="json"))  # a resume may change the limit
+    llm_debate.run(more, store, progress=False, open_model=scripted)
+    assert len(store.transcripts()) == 6 * 3
+    unpriced = quick_config(cost_limit=1.0, judge_model="acme/unpriced")
+    with pytest.raises(OversightError, match="cost_limit: no price for acme/unpriced"):
+        llm_debate.run(unpriced, RunStore(tmp_path / "r2"), progress=False, open_model=scripted)

@@ -164,11 +164,19 @@ def export(
         int | None, typer.Option(help="At most this many pairs per problem and arm.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --cap sample.")] = 0,
+    chat: Annotated[
+        bool,
+        typer.Option(
+            help="TRL's conversational type (user and assistant turns) instead of plain text."
+        ),
+    ] = False,
 ) -> None:
     """Export a run's verdicts as reward-model data in TRL's formats.
 
     Writes preference.jsonl (prompt, chosen, rejected) and unpaired.jsonl
-    (prompt, completion, label), labelled by the judge unless --labels gold.
+    (prompt, completion, label), labelled by the judge unless --labels gold, each row with its
+    arm. Program runs (offense-defense, rrm, ...) give program completions; text runs
+    (text-debate, llm-debate) the question and its displayed answers.
     """
     from typing import cast
 
@@ -189,6 +197,7 @@ def export(
             margin=cast(MarginSource | None, margin),
             cap=cap,
             seed=seed,
+            chat=chat,
         )
     for name, path in paths.items():
         n = sum(1 for line in path.read_text().splitlines() if line.strip())
@@ -296,7 +305,8 @@ def train_rm(
     console.print(
         f"trained on {r.trained} of {r.pairs} pairs for {r.steps} steps "
         f"({r.heldout} held out; max length {r.max_length} tokens, {r.length_from}; "
-        f"{r.truncated} pairs cut from the left to fit): loss {r.train_loss:.4f}; ranks "
+        f"{r.truncated} pairs cut from the left to fit; {r.format} rows): "
+        f"loss {r.train_loss:.4f}; ranks "
         f"{r.train_accuracy:.1%} of the trained pairs right and {r.heldout_accuracy:.1%} of "
         f"the held-out pairs → {r.out}"
     )

@@ -44,6 +44,17 @@ ROLE_TEMPLATES: dict[str, str] = {
 }
 """The template each text-protocol role speaks with."""
 
+MODEL_PARTS: dict[str, str] = {
+    "debater_a": "debater",
+    "debater_b": "debater",
+    "consultant": "consultant",
+    "answerer": "critic",
+    "critic": "critic",
+    "judge_questions": "questioner",
+}
+"""Which model part (debater, consultant, critic, questioner; the judge is the fifth) speaks
+each role: a run's per-part model keys, an Inspect task's model roles."""
+
 _TAGS = {"questioner": "question"}
 
 
@@ -133,7 +144,12 @@ class LLMSpeaker:
         n = self.best_of_n if argues else 1
         draws = [self.sampling.model_copy(update={"sample": k}) for k in range(n)]
         replies = generate_batch(
-            self.model, [p for p in prompts for _ in range(n)], draws * len(prompts), self.ledger
+            self.model,
+            [p for p in prompts for _ in range(n)],
+            draws * len(prompts),
+            self.ledger,
+            [e.episode_id for e in episodes for _ in range(n)],
+            role=role,
         )
         said = [self._message(role, round, g, tag) for g in replies]
         return said if n == 1 else self._best(role, episodes, said, n)

@@ -80,7 +80,7 @@ class RunStore:
             started = json.loads(lock.read_text(encoding="utf-8"))["config"]
         except (ValueError, KeyError, TypeError):
             raise OversightError(f"{lock}: damaged; it should hold the run's config") from None
-        changed = sorted(_differences(started, dict(resolved)))
+        changed = sorted(k for k in _differences(started, dict(resolved)) if k not in SESSION_KEYS)
         if changed:
             shown = ", ".join(changed[:8]) + (
                 f" and {len(changed) - 8} more" if len(changed) > 8 else ""
@@ -167,6 +167,10 @@ class RunStore:
             return False
         shutil.rmtree(self.path)
         return True
+
+
+SESSION_KEYS = frozenset({"cost_limit"})
+"""Config keys that govern spending, not results: a resume may change them."""
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -48,6 +48,14 @@ DISPLAY_NAMES = {
     "critic": "Critic",
 }
 TOP_LOGPROBS = 20
+JUDGE_FAILURES = ("parse_failure", "refusal")
+"""How a judgment can fail to be read; its verdict's rule is ``llm_<failure>``."""
+
+
+def judgment_failed(v: Verdict | None) -> bool:
+    """Whether ``v`` is a judgment that was not read (unparsed or refused)."""
+    return v is not None and v.rule in {f"llm_{k}" for k in JUDGE_FAILURES}
+
 
 _PROB_TAG = re.compile(
     r"<probability\s+answer\s*=\s*[\"']?([A-Z])[\"']?\s*>\s*([0-9]*\.?[0-9]+)\s*(%?)\s*"
@@ -181,7 +189,8 @@ class LLMJudge:
         s: Sampling,
     ) -> list[Generation]:
         prompts = [self.prompt(e, mode) for e in episodes]
-        return generate_batch(self.model, prompts, s, self.ledger)
+        ids = [e.episode_id for e in episodes]
+        return generate_batch(self.model, prompts, s, self.ledger, ids, role="judge")
 
     def _verdict(
         self, e: Episode[TextContext], g: Generation, mode: str, probs: list[float] | None

@@ -2,7 +2,9 @@
 
 The data is the preference JSONL that :mod:`oversight.learning.export` writes
 (``{"prompt", "chosen", "rejected"}`` and optionally ``"margin"``, TRL's explicit-prompt
-preference format). The model is any Hugging Face model with a sequence-classification head
+preference format), in its standard type (text) or its conversational type (turns), which is
+rendered with the tokenizer's chat template (turns joined as plain text when it has none).
+The model is any Hugging Face model with a sequence-classification head
 (``AutoModelForSequenceClassification``, one output: the reward), from a local folder or, when
 online, a hub name. transformers, datasets and trl are imported only here, inside functions.
 """
@@ -17,7 +19,7 @@ from pydantic import Field
 
 from oversight.core.config import Strict
 from oversight.core.errors import OversightError
-from oversight.learning.export import PreferenceRow, read_rows
+from oversight.learning.export import ChatPreferenceRow, ChatTurn, PreferenceRow, read_preferences
 
 
 class RewardTraining(Strict):
@@ -47,18 +49,61 @@ class RewardResult(Strict):
     truncated: int = Field(description="Pairs with a sequence cut to max_length.")
     max_length: int
     length_from: str = Field(description="Where max_length came from.")
+    format: str = Field(description="How the rows became text (standard or conversational).")
     steps: int
     train_loss: float
     train_accuracy: float = Field(description="Share of trained pairs ranked the right way.")
     heldout_accuracy: float = Field(description="The same on held-out pairs (NaN if none).")
 
 
-def load_preferences(path: str | Path) -> list[PreferenceRow]:
-    """The rows of a preference JSONL file; an error naming the file when it has none."""
-    rows = read_rows(path, PreferenceRow)
+def load_preferences(path: str | Path) -> list[PreferenceRow] | list[ChatPreferenceRow]:
+    """The rows of a preference JSONL file of either type; an error naming the file when it
+    has none."""
+    rows = read_preferences(path)
     if not rows:
         raise OversightError(f"{path}: no preference rows (prompt, chosen, rejected)")
     return rows
+
+
+def as_text(
+    tokenizer: Any, rows: list[PreferenceRow] | list[ChatPreferenceRow]
+) -> tuple[list[PreferenceRow], str]:
+    """Rows as prompt and completion texts, and how: standard rows as they are;
+    conversational rows through the tokenizer's chat template (the completion is what the
+    template adds after the prompt and its generation prompt), or with no template, the turns'
+    contents joined by newlines."""
+    chat = [r for r in rows if isinstance(r, ChatPreferenceRow)]
+    if not chat:
+        return [r for r in rows if isinstance(r, PreferenceRow)], "standard"
+    template = getattr(tokenizer, "chat_template", None)
+
+    def render(prompt: list[ChatTurn], completion: list[ChatTurn]) -> tuple[str, str]:
+        if not template:
+            head = "".join(t.content + "\n" for t in prompt)
+            return head, "\n".join(t.content for t in completion)
+        turns = [t.model_dump() for t in prompt]
+        head = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(
+            turns + [t.model_dump() for t in completion], tokenize=False
+        )
+        if not full.startswith(head):
+            raise OversightError(
+                "the tokenizer's chat template does not extend the prompt with the completion; "
+                "export the standard type (without --chat) instead"
+            )
+        return head, full[len(head) :]
+
+    out = []
+    for r in chat:
+        prompt, chosen = render(r.prompt, r.chosen)
+        _, rejected = render(r.prompt, r.rejected)
+        out.append(
+            PreferenceRow(
+                prompt=prompt, chosen=chosen, rejected=rejected, margin=r.margin, arm=r.arm
+            )
+        )
+    how = "the tokenizer's chat template" if template else "no chat template: turns joined"
+    return out, f"conversational ({how})"
 
 
 def split_by_prompt(
@@ -107,8 +152,7 @@ def train_reward_model(
     from trl import RewardConfig, RewardTrainer
 
     s = settings or RewardTraining()
-    rows = load_preferences(data)
-    train, held = split_by_prompt(rows, s.heldout, s.seed)
+    loaded = load_preferences(data)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model))
         net = AutoModelForSequenceClassification.from_pretrained(str(model), num_labels=1)
@@ -124,6 +168,8 @@ def train_reward_model(
             )
         tokenizer.pad_token = tokenizer.eos_token
     net.config.pad_token_id = tokenizer.pad_token_id
+    rows, form = as_text(tokenizer, loaded)
+    train, held = split_by_prompt(rows, s.heldout, s.seed)
     full = [
         (encode(tokenizer, r.prompt + r.chosen), encode(tokenizer, r.prompt + r.rejected))
         for r in train
@@ -175,6 +221,7 @@ def train_reward_model(
         truncated=truncated,
         max_length=max_length,
         length_from=source,
+        format=form,
         steps=result.global_step,
         train_loss=float(result.training_loss),
         train_accuracy=ranking_accuracy(trainer.model, tokenizer, train, max_length),

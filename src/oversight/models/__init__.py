@@ -6,7 +6,9 @@ Nothing in the core imports this package; Inspect itself is imported only when a
 
 from oversight.models.base import (
     ChatModel,
+    CostLimitReached,
     Generation,
+    ModelCall,
     ModelUsage,
     Sampling,
     ScriptedModel,
@@ -19,8 +21,10 @@ from oversight.models.prices import PriceTable, load_prices
 
 __all__ = [
     "ChatModel",
+    "CostLimitReached",
     "Generation",
     "InspectModel",
+    "ModelCall",
     "ModelSettings",
     "ModelUsage",
     "PriceTable",

@@ -21,6 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oversight.core.errors import OversightError
+
 T = TypeVar("T")
 
 
@@ -84,14 +86,63 @@ class ModelUsage:
         self.priced = self.priced and other.priced
 
 
+class ModelCall(BaseModel):
+    """One model call as a run keeps it (``calls.jsonl``): which episode and role asked, the
+    prompt, the reply and its settings. Inspect logs are written from these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    episode_id: str
+    role: str
+    model: str
+    prompt: str
+    completion: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached: bool = False
+    refused: bool = False
+    sampling: Sampling = Field(default_factory=Sampling)
+
+
+class CostLimitReached(OversightError):
+    """A run's spending reached its cost limit before a model call."""
+
+
 @dataclass
 class UsageLedger:
     """Calls, cached calls, tokens and cost per model name, priced by ``price`` (a function of
     model name, input and output tokens returning dollars, or None when the model has no
-    price)."""
+    price).
+
+    ``cost_limit`` (dollars) stops further calls once ``spent_before`` plus the cost recorded
+    here reaches it (:meth:`check_limit`, called before every batch). ``calls``, when a list,
+    keeps every call that names its episode (see :func:`generate_batch`)."""
 
     price: Callable[[str, int, int], float | None] | None = None
     by_model: dict[str, ModelUsage] = field(default_factory=dict)
+    cost_limit: float | None = None
+    spent_before: float = 0.0
+    calls: list[ModelCall] | None = None
+
+    def check_limit(self) -> None:
+        """Raise :class:`CostLimitReached` when the spending has reached ``cost_limit``."""
+        if self.cost_limit is None:
+            return
+        spent = self.spent_before + self.total().cost
+        if spent >= self.cost_limit:
+            raise CostLimitReached(
+                f"cost limit ${self.cost_limit:.4f} reached (${spent:.4f} spent)"
+            )
+
+    def flush(self) -> tuple[dict[str, ModelUsage], list[ModelCall]]:
+        """Hand over and forget the usage and calls recorded so far; their cost still counts
+        toward ``cost_limit``."""
+        usage, calls = self.by_model, self.calls or []
+        self.spent_before += sum(u.cost for u in usage.values())
+        self.by_model = {}
+        if self.calls is not None:
+            self.calls = []
+        return usage, calls
 
     def record(self, g: Generation) -> None:
         u = self.by_model.setdefault(g.model, ModelUsage())
@@ -149,18 +200,25 @@ def generate_batch(
     prompts: Sequence[str],
     sampling: Sampling | Sequence[Sampling] | None = None,
     ledger: UsageLedger | None = None,
+    episodes: Sequence[str] | None = None,
+    role: str = "",
 ) -> list[Generation]:
     """Answer every prompt, all of them in flight at once (the model's own connection limit
     still applies), and return the replies in prompt order. ``sampling`` is one setting for
     all prompts or one per prompt. Callable from synchronous code, including code that runs
     inside an event loop (a notebook). The first failure is raised after the batch stops;
-    nothing is recorded in ``ledger`` for a failed batch."""
+    nothing is recorded in ``ledger`` for a failed batch. ``ledger``'s cost limit is checked
+    first; ``episodes`` (one id per prompt) and ``role`` name the calls it keeps."""
     if sampling is None or isinstance(sampling, Sampling):
         settings = [sampling or Sampling()] * len(prompts)
     else:
         settings = list(sampling)
         if len(settings) != len(prompts):
             raise ValueError(f"{len(settings)} sampling settings for {len(prompts)} prompts")
+    if episodes is not None and len(episodes) != len(prompts):
+        raise ValueError(f"{len(episodes)} episode ids for {len(prompts)} prompts")
+    if ledger is not None:
+        ledger.check_limit()
 
     async def batch() -> list[Generation]:
         # A task group, not gather: when one call fails the others are cancelled, not left
@@ -179,6 +237,22 @@ def generate_batch(
     if ledger is not None:
         for g in out:
             ledger.record(g)
+        if ledger.calls is not None and episodes is not None:
+            ledger.calls += [
+                ModelCall(
+                    episode_id=e,
+                    role=role,
+                    model=g.model,
+                    prompt=p,
+                    completion=g.text,
+                    input_tokens=g.input_tokens,
+                    output_tokens=g.output_tokens,
+                    cached=g.cached,
+                    refused=g.refused,
+                    sampling=s,
+                )
+                for e, p, s, g in zip(episodes, prompts, settings, out, strict=True)
+            ]
     return out
 
 

@@ -56,10 +56,19 @@ class ModelSettings(BaseModel):
     max_connections: int = Field(64, ge=1, description="Calls in flight at once, per model.")
     max_retries: int | None = Field(None, ge=0, description="None: Inspect's default.")
     timeout: int | None = Field(None, ge=1, description="Seconds per call; None: no limit.")
+    base_url: str | None = Field(
+        None, description="The provider's URL (an OpenAI-style server, say); None: its default."
+    )
     model_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Provider arguments for Inspect's get_model, e.g. model_path for hf/.",
     )
+
+    def merged(self, override: ModelSettings | None) -> ModelSettings:
+        """These settings with the fields ``override`` sets explicitly replacing them."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_unset=True))
 
 
 class InspectModel:
@@ -70,9 +79,12 @@ class InspectModel:
         name: str,
         settings: ModelSettings | None = None,
         scope: dict[str, str] | None = None,
+        model: Any = None,
     ):
         """``scope`` keys the cache entries beyond model, prompt and settings (e.g. the run's
-        seed, so that runs with other seeds draw their own replies)."""
+        seed, so that runs with other seeds draw their own replies). ``model``: an Inspect
+        ``Model`` already opened (inside an Inspect eval, the one bound to a role), used as is
+        instead of opening ``name``."""
         from inspect_ai.model import CachePolicy, GenerateConfig
 
         self.name = name
@@ -82,11 +94,16 @@ class InspectModel:
         config = GenerateConfig(
             max_connections=s.max_connections, max_retries=s.max_retries, timeout=s.timeout
         )
-        self._model = _open(name, config, dict(s.model_args))
+        if model is None:
+            self._model = _open(name, config, dict(s.model_args), s.base_url)
+        else:
+            self._model = model
+            _register_usage_hook()
         self._cache: Any = CachePolicy(expiry=s.cache_expiry) if s.cache else False
 
     async def generate(self, prompt: str, sampling: Sampling) -> Generation:
         from inspect_ai.model import GenerateConfig
+        from inspect_ai.util import LimitExceededError
 
         config = GenerateConfig(
             max_tokens=sampling.max_tokens,
@@ -105,6 +122,8 @@ class InspectModel:
             if cache and scopes:
                 cache = cache.model_copy(update={"scopes": scopes})
             out = await self._model.generate(prompt, config=config, cache=cache)
+        except LimitExceededError:
+            raise  # an Inspect eval's token or cost limit: Inspect ends the sample
         except Exception as e:
             raise OversightError(f"model {self.name}: provider error: {describe(e)}") from e
         finally:
@@ -144,17 +163,25 @@ def _default_mock(input: list[Any], tools: list[Any], tool_choice: Any, config: 
     return out
 
 
-def _open(name: str, config: Any, model_args: dict[str, Any]) -> Any:
+def _open(name: str, config: Any, model_args: dict[str, Any], base_url: str | None) -> Any:
     """``get_model`` with its errors (unknown provider, missing package or API key, model files
     not found) turned into one line naming the model and what to do."""
     from inspect_ai.model import get_model
 
     if "/" not in name:
         raise OversightError(f"model {name!r}: {PROVIDERS_HELP}")
+    if "base_url" in model_args:  # also accepted among the provider arguments
+        given = model_args.pop("base_url")
+        if base_url is not None and given != base_url:
+            raise OversightError(
+                f"model {name!r}: base_url is set twice ({base_url!r} and model_args "
+                f"{given!r}); keep one"
+            )
+        base_url = given
     if name.startswith("mockllm/") and "custom_outputs" not in model_args:
         model_args["custom_outputs"] = _default_mock
     try:
-        model = get_model(name, config=config, memoize=False, **model_args)
+        model = get_model(name, config=config, base_url=base_url, memoize=False, **model_args)
     except Exception as e:
         msg = one_line(e)
         if "API_KEY" in msg:

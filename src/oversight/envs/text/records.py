@@ -30,6 +30,7 @@ playing it on the protocol engine (:mod:`oversight.protocols.engine`):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,15 @@ def text_problem(item: TextItem, seed: int = 0, knobs: Mapping[str, Any] | None 
 def render_answers(answers: Sequence[str]) -> str:
     """Displayed options, one ``X: text`` per line."""
     return "\n".join(f"{LETTERS[i]}: {a}" for i, a in enumerate(answers))
+
+
+_OPTION = re.compile(r"^[A-Z]: (.*)$")
+
+
+def read_answers(content: str) -> list[str]:
+    """The displayed options of an artifact's content, in order (the inverse of
+    :func:`render_answers`; other lines, such as ``Proposed: A``, are ignored)."""
+    return [m.group(1) for line in content.splitlines() if (m := _OPTION.match(line))]
 
 
 def text_episode(

@@ -19,6 +19,7 @@ import numpy as np
 from oversight.core.records import Transcript
 from oversight.experiments.llm_debate.tournament import tournament_results
 from oversight.experiments.tournaments import CrossPlay
+from oversight.judges.llm import JUDGE_FAILURES, judgment_failed
 from oversight.metrics.calibration import expected_calibration_error, reliability
 from oversight.metrics.estimate import Estimate
 from oversight.metrics.scoring import brier_score, log_loss, mean_ci
@@ -57,11 +58,8 @@ class LLMAnalysis:
     warnings: list[str] = field(default_factory=list)
 
 
-JUDGE_FAILURES = ("parse_failure", "refusal")
-
-
 def _failed(t: Transcript) -> bool:
-    return t.verdict is not None and t.verdict.rule in {f"llm_{k}" for k in JUDGE_FAILURES}
+    return judgment_failed(t.verdict)
 
 
 def correctness(probs: np.ndarray, correct: np.ndarray) -> np.ndarray:

@@ -19,15 +19,8 @@ judging's answerer and critic; ``questioner_model`` (the consultancy judge's que
 back to ``judge_model`` first."""
 
 
-PART_OF_ROLE = {
-    "debater_a": "debater",
-    "debater_b": "debater",
-    "consultant": "consultant",
-    "answerer": "critic",
-    "critic": "critic",
-    "judge_questions": "questioner",
-}
-"""Which model key speaks each role (see :data:`ROLE_KEYS`)."""
+PARTS = tuple(k.removesuffix("_model") for k in ROLE_KEYS)
+"""The parts a model key names: debater, consultant, critic, questioner, judge."""
 
 
 class Data(Strict):
@@ -100,6 +93,12 @@ class LLMDebateConfig(Strict):
     questioner_model: str | None = None
     judge_model: str | None = None
     settings: ModelSettings = Field(default_factory=ModelSettings)
+    role_settings: dict[str, ModelSettings] = Field(
+        default_factory=dict,
+        description="Per part (debater, consultant, critic, questioner, judge): the settings "
+        "keys it sets replace those of settings, e.g. judge: {model_args: {model_path: ...}} "
+        "for a local hf/ judge beside API debaters, or debater: {base_url: ...}.",
+    )
     judge_probs: Literal["auto", "logprobs", "elicit"] = Field(
         "auto", description="Judge probabilities from log-probabilities or elicited as numbers."
     )
@@ -112,6 +111,12 @@ class LLMDebateConfig(Strict):
         None, ge=0, description="Sampling temperature; None: the provider's default."
     )
     prices: str | None = Field(None, description="Price file overriding the shipped table.")
+    cost_limit: float | None = Field(
+        None,
+        gt=0,
+        description="Dollars the run may spend over all its sessions; no model call starts "
+        "once they are spent (finished episodes stay saved). Needs a price for every model.",
+    )
     prompts: str | None = Field(None, description="Folder of templates replacing shipped ones.")
     data: Data = Field(default_factory=Data)
     batch: int = Field(16, ge=1, description="Episodes per batch: the unit saved to disk.")
@@ -133,6 +138,14 @@ class LLMDebateConfig(Strict):
             raise ValueError(f"unknown protocol(s) {bad}; allowed: {', '.join(TEXT_PROTOCOLS)}")
         return list(dict.fromkeys(v))
 
+    @field_validator("role_settings")
+    @classmethod
+    def _parts(cls, v: dict[str, ModelSettings]) -> dict[str, ModelSettings]:
+        bad = sorted(set(v) - set(PARTS))
+        if bad:
+            raise ValueError(f"unknown part(s) {bad}; allowed: {', '.join(PARTS)}")
+        return v
+
     @model_validator(mode="after")
     def _names(self) -> LLMDebateConfig:
         for key in ("model", *ROLE_KEYS):
@@ -150,3 +163,22 @@ class LLMDebateConfig(Strict):
         if part == "questioner":
             return self.questioner_model or self.judge_model or self.model
         return getattr(self, f"{part}_model") or self.model
+
+    def role_models(self) -> list[str]:
+        """Every model name the run may call: each part's, the tournament's variants' and
+        scorers'."""
+        names = [self.role_model(p) for p in PARTS]
+        if self.tournament.enabled:
+            for v in self.tournament.variants:
+                names.append(v.model or self.role_model("debater"))
+                if v.best_of_n > 1:
+                    names.append(v.scorer_model or self.role_model("judge"))
+        return names
+
+    def role_settings_for(self, part: str) -> ModelSettings:
+        """The model settings for ``part``: ``settings`` with the part's overrides (the
+        questioner falls back to the judge's, as its model does)."""
+        own = self.role_settings.get(part)
+        if own is None and part == "questioner":
+            own = self.role_settings.get("judge")
+        return self.settings.merged(own)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from oversight.agents.llm import MODEL_PARTS
 from oversight.envs.text.records import TextItem
-from oversight.experiments.llm_debate.config import PART_OF_ROLE, LLMDebateConfig
+from oversight.experiments.llm_debate.config import LLMDebateConfig
 from oversight.models.prices import PriceTable
 from oversight.protocols.text import DEBATERS, text_protocol
 
@@ -51,7 +52,7 @@ def estimate_cost(
             continue
         turns = [t for r in text_protocol(name, cfg.rounds).rounds for t in r.turns]
         for i, turn in enumerate(turns):
-            part = PART_OF_ROLE[turn.role]
+            part = MODEL_PARTS[turn.role]
             sees_source = part != "questioner"
             tokens_in = INSTRUCTION_TOKENS + question + i * speech + (source if sees_source else 0)
             add(cfg.role_model(part), n, tokens_in, cfg.max_tokens)

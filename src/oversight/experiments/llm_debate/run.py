@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from oversight.agents.llm import MODEL_PARTS
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import append_jsonl, read_jsonl
 from oversight.core.records import SCHEMA_VERSION, Transcript
@@ -28,24 +29,32 @@ from oversight.core.runs import RunStore
 from oversight.envs.base import Case
 from oversight.envs.text.env import TextEnv, annotate_quotes
 from oversight.envs.text.records import TextContext, TextItem
+from oversight.experiments.inspect_log import LOGS, write_inspect_logs
 from oversight.experiments.llm_debate.cast import cast
-from oversight.experiments.llm_debate.config import PART_OF_ROLE, LLMDebateConfig
+from oversight.experiments.llm_debate.config import LLMDebateConfig
 from oversight.experiments.llm_debate.cost import estimate_cost
-from oversight.experiments.llm_debate.preferences import PREFERENCE_FILE, judge_preferences
 from oversight.experiments.llm_debate.tournament import (
     TOURNAMENT,
     tournament_cast,
     tournament_to_play,
 )
 from oversight.experiments.progress import progress_bar
-from oversight.learning.export import write_rows
-from oversight.models.base import ChatModel, ModelUsage, UsageLedger
-from oversight.models.prices import load_prices
+from oversight.learning.export import PREFERENCE_FILE, preferences_from_transcripts, write_rows
+from oversight.models.base import (
+    ChatModel,
+    CostLimitReached,
+    ModelCall,
+    ModelUsage,
+    UsageLedger,
+)
+from oversight.models.prices import PriceTable, load_prices
 from oversight.prompts import PromptSet
 from oversight.protocols.engine import Agent, Protocol, pending, play
 from oversight.protocols.text import text_protocol
 
 USAGE = "usage.jsonl"
+CALLS = "calls.jsonl"
+"""Every model call of the run with its episode, role, prompt and reply (Inspect logs)."""
 PROMPTS = "prompts"
 
 
@@ -114,6 +123,7 @@ def run(
     counts = {p: len(v) for p, v in plan.items()}
     estimate = estimate_cost(cfg, items, counts, prices, {k: len(v) for k, v in pairs.items()})
     actors = cast(cfg, prompts, prices, open_model)
+    limit_spending(cfg, actors.ledger, prices, usage_on_disk(store))
     games = tournament_cast(cfg, store, prompts, actors, pairs)
     session = UsageLedger()
     with progress_bar(progress) as bar:
@@ -129,7 +139,10 @@ def run(
                 [UsageRow(episodes=len(batch), by_model=actors.ledger.to_dict())],
             )
             _merge(session, actors.ledger)
-            actors.ledger.by_model.clear()
+            finished = {t.episode_id for t in batch}
+            _, calls = actors.ledger.flush()
+            # calls of the batch's episodes; a failed batch's calls are dropped with it
+            append_jsonl(store.path / CALLS, [c for c in calls if c.episode_id in finished])
             bar.advance(task, len(batch))
 
         def play_all(
@@ -155,15 +168,20 @@ def run(
                     on_batch=record_usage,
                 )
             except OversightError as e:
+                more = (
+                    f" (raise cost_limit in {store.path / 'config.yaml'} first)"
+                    if isinstance(e, CostLimitReached)
+                    else ""
+                )
                 raise OversightError(
                     f"{e}. Finished episodes are saved; continue with: "
-                    f"oversight run --resume {store.path}"
+                    f"oversight run --resume {store.path}{more}"
                 ) from None
 
         for protocol_name, todo in plan.items():
             protocol = text_protocol(protocol_name, cfg.rounds)
             agents = {r: actors.speakers[r] for r in protocol.roles}
-            models = {r: actors.models[PART_OF_ROLE[r]] for r in protocol.roles}
+            models = {r: actors.models[MODEL_PARTS[r]] for r in protocol.roles}
             models["judge"] = actors.models["judge"]
             meta = {"protocol": protocol_name, "models": models}
             play_all(protocol, todo, agents, protocol_name, protocol_name, meta)
@@ -173,7 +191,14 @@ def run(
             play_all(protocol, game.todo, game.agents, TOURNAMENT, game.prefix, meta)
     transcripts = store.transcripts()
     # the judge's verdicts as TRL preference data, for ``oversight train-rm``
-    write_rows(store.path / PREFERENCE_FILE, judge_preferences(transcripts))
+    write_rows(store.path / PREFERENCE_FILE, preferences_from_transcripts(transcripts))
+    write_inspect_logs(
+        store.path / LOGS,
+        "oversight/llm-debate",
+        transcripts,
+        read_jsonl(store.path / CALLS, ModelCall),
+        {"seed": cfg.seed, "rounds": cfg.rounds},
+    )
     return RunResult(
         transcripts=transcripts,
         usage=usage_on_disk(store),
@@ -182,6 +207,29 @@ def run(
         prompts=prompts.digest(),
         models=actors.models,
     )
+
+
+def limit_spending(
+    cfg: LLMDebateConfig,
+    ledger: UsageLedger,
+    prices: PriceTable,
+    spent: dict[str, ModelUsage],
+) -> None:
+    """Keep the run's calls in ``ledger`` and apply ``cost_limit`` to it, counting what earlier
+    sessions spent; refuse, before any call, a limit that an unpriced model could escape."""
+    ledger.calls = []
+    if cfg.cost_limit is None:
+        return
+    names = sorted(set(cfg.role_models()))
+    unpriced = [n for n in names if prices.cost(n, 1, 1) is None]
+    if unpriced:
+        raise OversightError(
+            f"cost_limit: no price for {', '.join(unpriced)}, so its spending cannot be "
+            "counted; add the model to a price file (prices: PATH) or unset cost_limit"
+        )
+    ledger.cost_limit = cfg.cost_limit
+    ledger.spent_before = sum(u.cost for u in spent.values())
+    ledger.check_limit()
 
 
 def _merge(into: UsageLedger, ledger: UsageLedger) -> None:

@@ -125,7 +125,7 @@ def tournament_cast(
             name = v.scorer_model or cfg.role_model("judge")
             if name not in scorers:
                 scorers[name] = LLMJudge(
-                    actors.model(name),
+                    actors.pool.model(name, "judge"),
                     prompts,
                     probs=cfg.judge_probs,
                     max_tokens=cfg.judge_max_tokens,
@@ -136,7 +136,7 @@ def tournament_cast(
             scorer = scorers[name]
         model_of[v.name] = v.model or cfg.role_model("debater")
         speakers[v.name] = LLMSpeaker(
-            actors.model(model_of[v.name]),
+            actors.pool.model(model_of[v.name], "debater"),
             variant_prompts(v, store, prompts),
             word_limit=cfg.word_limit,
             max_tokens=cfg.max_tokens,
