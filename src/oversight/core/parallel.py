@@ -1,7 +1,10 @@
 """``fork_map``: a map over forked worker processes, for work whose inputs are already in memory.
 
 Forked children inherit the caller's state (a seed's world, its trained networks), so nothing is
-pickled on the way in; only the results come back. The function may be a closure.
+pickled on the way in; only the results come back. The function may be a closure. Each child
+runs its BLAS and OpenMP pools on one thread (the processes are the parallelism: pools of
+several threads per child oversubscribe the cores, and small matrix products then ran many
+times slower).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def fork_map(
     global _FN
     _FN = fn
     try:
-        with mp.get_context("fork").Pool(min(workers, len(xs))) as pool:
+        with mp.get_context("fork").Pool(min(workers, len(xs)), initializer=_one_thread) as pool:
             out = []
             for value in pool.imap(_call, xs):
                 out.append(value)
@@ -38,6 +41,12 @@ def fork_map(
             return out
     finally:
         _FN = None
+
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def _call(x: Any) -> Any:

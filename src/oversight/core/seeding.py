@@ -21,6 +21,24 @@ def rng(seed: int, *keys: object) -> np.random.Generator:
 
 
 @contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for the duration, restored after.
+
+    For small networks a second thread buys nothing, and on a busy machine the thread pool's
+    synchronisation made a forward pass dozens of times slower. Processes forked meanwhile
+    inherit the single thread: a fork child that entered torch's OpenMP pool would hang.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
 def deterministic_torch() -> Iterator[None]:
     """torch on one thread with deterministic kernels for the duration, both restored after.
 

@@ -102,6 +102,10 @@ class SparsePixelJudge:
         """Logits ``(B, 10)`` float32 for ``images`` ``(B, 64)`` seen through ``masks``."""
         return self.logits_from_input(judge_input(images, masks))
 
+    def pixel_sums(self, image: np.ndarray) -> PixelSums:
+        """This judge on ``image`` (64,) as :class:`PixelSums`, for exact game-tree search."""
+        return PixelSums(self.net, image)
+
     def probabilities(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Class probabilities ``(B, 10)`` float32 (softmax of :meth:`logits`)."""
         z = self.logits(images, masks).astype(np.float64)
@@ -112,6 +116,42 @@ class SparsePixelJudge:
     def predict(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Predicted labels ``(B,)`` int64 (argmax of :meth:`logits`)."""
         return self.logits(images, masks).argmax(axis=1).astype(np.int64)
+
+
+class PixelSums:
+    """The judge on one image, with its first layer as a sum over the revealed pixels.
+
+    The first layer is linear in the two input planes, and a revealed pixel ``p`` contributes
+    its mask column plus its value times its value column, so a set's first-layer
+    pre-activation is :attr:`base` plus the :attr:`rows` of its pixels. Game-tree search adds
+    one row per reveal instead of building and multiplying a 128-wide input per leaf; the
+    logits agree with :meth:`SparsePixelJudge.logits` up to float rounding (another order of
+    summation), so an exact solver rescores near-ties with the judge itself.
+    """
+
+    def __init__(self, net: nn.Module, image: np.ndarray) -> None:
+        first, second, third = (m for m in net.modules() if isinstance(m, nn.Linear))
+        w1 = first.weight.detach().numpy().astype(np.float32)
+        x = np.asarray(image, dtype=np.float32).reshape(N_PIXELS)
+        self.base: np.ndarray = first.bias.detach().numpy().astype(np.float32).copy()
+        """(hidden,) the first layer's pre-activation with nothing revealed."""
+        self.rows: np.ndarray = np.ascontiguousarray((w1[:, :N_PIXELS] + w1[:, N_PIXELS:] * x).T)
+        """(64, hidden): what revealing each pixel adds to the pre-activation."""
+        self._w2 = np.ascontiguousarray(second.weight.detach().numpy().T)
+        self._b2 = second.bias.detach().numpy().copy()
+        self._w3 = np.ascontiguousarray(third.weight.detach().numpy().T)
+        self._b3 = third.bias.detach().numpy().copy()
+
+    def logits(self, pre: np.ndarray) -> np.ndarray:
+        """(B, 10) float32 logits from first-layer pre-activations ``pre`` (B, hidden), which
+        this overwrites."""
+        h = np.maximum(pre, 0, out=pre)
+        h = h @ self._w2
+        h += self._b2
+        np.maximum(h, 0, out=h)
+        z = h @ self._w3
+        z += self._b3
+        return z
 
 
 def new_judge(k: int, seed: int) -> SparsePixelJudge:

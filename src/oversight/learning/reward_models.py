@@ -45,7 +45,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from oversight.core.errors import OversightError
 from oversight.core.files import atomic_path, read_checkpoint
 from oversight.core.records import Verdict
-from oversight.core.seeding import derive_seed, deterministic_torch
+from oversight.core.seeding import derive_seed, deterministic_torch, one_torch_thread
 from oversight.envs.programs.env import ProgramContext
 from oversight.envs.programs.features import N_FEATURES, line_features
 from oversight.learning.tensors import pad_features
@@ -109,21 +109,6 @@ def clear_feature_cache() -> None:
 def encode_batch(contexts: Sequence[ProgramContext]) -> tuple[torch.Tensor, torch.Tensor]:
     """Padded line features of ``contexts`` (see :func:`pad_features`), using the cache."""
     return pad_features([context_features(c) for c in contexts])
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """torch on one thread for the duration, restored after.
-
-    These networks are small: a second thread buys nothing, and on a busy machine the thread
-    pool's synchronisation made a forward pass dozens of times slower.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # --- the networks ------------------------------------------------------------------------------
@@ -260,7 +245,7 @@ class RewardModel(nn.Module):
         out = np.empty(len(features), dtype=np.float64)
         was_training = self.training
         self.eval()
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), one_torch_thread():
             for start in range(0, len(features), _SCORE_BATCH):
                 x, lengths = pad_features(features[start : start + _SCORE_BATCH])
                 out[start : start + len(lengths)] = self(x, lengths).double().numpy()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -40,6 +40,21 @@ LeafFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 It must accept any mask, including sets smaller than ``k`` (greedy play scores partial sets).
 :func:`mask_to_bool` turns the masks into the (B, 64) revealed-pixel planes a judge reads.
 """
+
+
+class PixelSumJudge(Protocol):
+    """A judge on one image whose first layer sums per-pixel rows (the sparse MLP judge's
+    :class:`~oversight.judges.sparse_pixel.PixelSums`): exact search adds one row per reveal."""
+
+    base: np.ndarray
+    """(hidden,) the first layer's pre-activation with nothing revealed."""
+    rows: np.ndarray
+    """(64, hidden) what each pixel's reveal adds."""
+
+    def logits(self, pre: np.ndarray) -> np.ndarray:
+        """(B, 10) logits from (B, hidden) pre-activations (which it may overwrite)."""
+        ...
+
 
 PIXEL_BITS = np.left_shift(np.uint64(1), np.arange(NUM_PIXELS, dtype=np.uint64))
 """``PIXEL_BITS[i]`` is the mask of pixel ``i`` alone."""

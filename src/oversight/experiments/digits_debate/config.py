@@ -57,7 +57,7 @@ class DigitsDebateConfig(Strict):
     settings: list[Setting] = Field(
         default_factory=lambda: [
             Setting(pixels=4, debater="minimax"),
-            Setting(pixels=6, debater="mcts", rollouts=100),
+            Setting(pixels=6, debater="minimax"),
         ]
     )
     judge: JudgeTraining = Field(default_factory=JudgeTraining)
@@ -67,3 +67,4 @@ class DigitsDebateConfig(Strict):
     mcts_check: MctsCheck = Field(default_factory=MctsCheck)
     bootstrap: int = Field(1000, ge=10)
     chunk: int = Field(60, ge=1, description="Images per stored chunk (the resume unit).")
+    workers: int = Field(2, ge=1, description="Processes that solve exact minimax images.")

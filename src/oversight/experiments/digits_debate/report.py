@@ -145,8 +145,9 @@ def mcts_section(cfg: DigitsDebateConfig, a: DigitsAnalysis) -> Section:
 
 
 def differences_text(cfg: DigitsDebateConfig) -> str:
+    names = {"minimax": "exact minimax (proof search)", "mcts": "MCTS", "greedy": "greedy"}
     search = ", ".join(
-        f"k={s.pixels}: {s.debater}"
+        f"k={s.pixels}: {names[s.debater]}"
         + (f" with {s.rollouts} rollouts per move" if s.debater == "mcts" else "")
         for s in cfg.settings
     )

@@ -17,8 +17,9 @@ from rich.progress import Progress
 
 from oversight.core.errors import OversightError
 from oversight.core.jsonl import append_jsonl, read_jsonl
+from oversight.core.parallel import fork_map
 from oversight.core.runs import RunStore
-from oversight.core.seeding import derive_seed, rng
+from oversight.core.seeding import derive_seed, one_torch_thread, rng
 from oversight.experiments.digits_debate.analysis import ImageOutcome, wrong_labels
 from oversight.experiments.digits_debate.config import DigitsDebateConfig, Setting, setting_id
 from oversight.experiments.progress import progress_bar
@@ -70,26 +71,30 @@ def judges(cfg: DigitsDebateConfig, data: Data, store: RunStore, ks: set[int]) -
     """The ruling judge per k and, with robustness on, a copy trained with another seed."""
     from oversight.judges.sparse_pixel import load_judge, save_judge, train_sparse_judge
 
-    out: Judges = {}
     roles = ["ruling", "copy"] if cfg.robustness else ["ruling"]
-    for k in sorted(ks):
-        for role in roles:
-            path = store.checkpoint(f"judge-k{k}-{role}.pt")
-            if path.exists():
-                out[(k, role)] = load_judge(path)
-                continue
-            j = cfg.judge
-            judge = train_sparse_judge(
-                data.x_train,
-                data.y_train,
-                k,
-                seed=derive_seed(cfg.seed, "judge", k, role) % 2**31,
-                steps=j.steps,
-                batch_size=j.batch_size,
-                lr=j.lr,
-            )
-            save_judge(judge, path)
-            out[(k, role)] = judge
+    wanted = [(k, role) for k in sorted(ks) for role in roles]
+    path = {key: store.checkpoint(f"judge-k{key[0]}-{key[1]}.pt") for key in wanted}
+    out: Judges = {key: load_judge(path[key]) for key in wanted if path[key].exists()}
+
+    def train(key: tuple[int, str]) -> SparsePixelJudge:
+        k, role = key
+        j = cfg.judge
+        return train_sparse_judge(
+            data.x_train,
+            data.y_train,
+            k,
+            seed=derive_seed(cfg.seed, "judge", k, role) % 2**31,
+            steps=j.steps,
+            batch_size=j.batch_size,
+            lr=j.lr,
+        )
+
+    todo = [key for key in wanted if key not in out]
+    with one_torch_thread():  # each judge trains on one thread; the workers run side by side
+        trained = fork_map(train, todo, cfg.workers)
+    for key, judge in zip(todo, trained, strict=True):
+        save_judge(judge, path[key])
+        out[key] = judge
     return out
 
 
@@ -135,23 +140,31 @@ def play_chunk(
     planner: SparsePixelJudge,
     ruler: SparsePixelJudge,
     seed: int,
+    workers: int = 1,
 ) -> Iterator[ImageOutcome]:
-    """Play all 20 games on each image of ``ids``; masks come from the planner's search."""
-    from oversight.agents.debaters import greedy_play, mcts_play, minimax_play
+    """Play all 20 games on each image of ``ids``; masks come from the planner's search
+    (exact minimax spreads the images over ``workers`` processes)."""
+    from oversight.agents.debaters import ProofSearch, greedy_play, mcts_play
     from oversight.envs.digits.data import nonzero_pixels
     from oversight.envs.digits.game import DebateGames
 
     games = DebateGames.grid(ids, data.y[ids], data.nonzero)
     plan = leaf_fn(planner, data.x)
     if s.debater == "minimax":
-        masks = np.concatenate(
-            [
-                minimax_play(
-                    nonzero_pixels(data.x[i]), s.pixels, int(data.y[i]), int(i), plan
-                ).reshape(-1)
-                for i in ids
-            ]
-        )
+
+        def exact(i: int) -> np.ndarray:
+            search = ProofSearch(
+                nonzero_pixels(data.x[i]),
+                s.pixels,
+                int(data.y[i]),
+                int(i),
+                planner.pixel_sums(data.x[i]),
+                plan,
+            )
+            return search.play().reshape(-1)
+
+        with one_torch_thread():  # forked children must not enter torch's thread pool
+            masks = np.concatenate(fork_map(exact, [int(i) for i in ids], workers))
     elif s.debater == "mcts":
         masks = mcts_play(games, s.pixels, s.rollouts, plan, seed).masks
     else:
@@ -196,7 +209,13 @@ def run(cfg: DigitsDebateConfig, store: RunStore, progress: bool = True) -> dict
                     chunk = [
                         o.model_copy(update={"planner": planner})
                         for o in play_chunk(
-                            s, ids, data, js[(s.pixels, planner)], js[(s.pixels, "ruling")], seed
+                            s,
+                            ids,
+                            data,
+                            js[(s.pixels, planner)],
+                            js[(s.pixels, "ruling")],
+                            seed,
+                            cfg.workers,
                         )
                     ]
                     append_jsonl(path, chunk)
@@ -237,7 +256,7 @@ def _random_masks(data: Data, k: int, r: np.random.Generator) -> np.ndarray:
 
 def mcts_check(cfg: DigitsDebateConfig, data: Data, js: Judges, bar: Progress) -> dict[str, Any]:
     """Exact minimax at k on a fixed subsample as ground truth for MCTS at several budgets."""
-    from oversight.agents.debaters import mcts_play, minimax_values
+    from oversight.agents.debaters import ProofSearch, mcts_play
     from oversight.envs.digits.data import nonzero_pixels
     from oversight.envs.digits.game import DebateGames
 
@@ -247,10 +266,13 @@ def mcts_check(cfg: DigitsDebateConfig, data: Data, js: Judges, bar: Progress) -
     ruler = js[(k, "ruling")]
     fn = leaf_fn(ruler, data.x)
     task = bar.add_task(f"minimax k={k} ground truth", total=len(ids))
-    truth = []
-    for i in ids:
-        truth.append(minimax_values(nonzero_pixels(data.x[i]), k, int(data.y[i]), int(i), fn))
-        bar.advance(task)
+
+    def exact(i: int) -> np.ndarray:
+        px = nonzero_pixels(data.x[i])
+        return ProofSearch(px, k, int(data.y[i]), i, ruler.pixel_sums(data.x[i]), fn).values()
+
+    with one_torch_thread():  # forked children must not enter torch's thread pool
+        truth = fork_map(exact, [int(i) for i in ids], cfg.workers, lambda: bar.advance(task))
     truth_arr = np.array(truth)  # (images, 10, 2)
     games = DebateGames.grid(ids, data.y[ids], data.nonzero)
     result: dict[str, Any] = {"truth": truth_arr, "rollouts": {}}
