@@ -111,7 +111,8 @@ def judging_script(input, tools, tool_choice, config):
     return mock_output("<argument>My answer is right.</argument>")
 
 
-def test_train_reward_model_on_exported_preferences(tiny_model, tmp_path):
+def scripted_run(tmp_path: Path) -> RunStore:
+    """An LLM-debate run (4 stories, sequential debate) judged by :func:`judging_script`."""
     cfg = LLMDebateConfig(protocols=["debate-sequential"], rounds=1, data=Data(stories=4))
     store = RunStore(tmp_path / "run")
     store.create(dump_yaml(cfg))
@@ -120,6 +121,11 @@ def test_train_reward_model_on_exported_preferences(tiny_model, tmp_path):
         return InspectModel(name, ModelSettings(model_args={"custom_outputs": judging_script}))
 
     main(llm_debate.experiment(scripted), cfg, store, progress=False)
+    return store
+
+
+def test_train_reward_model_on_exported_preferences(tiny_model, tmp_path):
+    store = scripted_run(tmp_path)
     data = store.path / PREFERENCE_FILE
     rows = read_rows(data, PreferenceRow)
     assert len(rows) == 2 * 4  # per story: A over B in each answer order, distinct texts
@@ -165,14 +171,7 @@ def test_train_reward_model_on_conversational_rows(tiny_model, tmp_path):
 
     from oversight.learning.export import conversational, write_rows
 
-    cfg = LLMDebateConfig(protocols=["debate-sequential"], rounds=1, data=Data(stories=4))
-    store = RunStore(tmp_path / "run")
-    store.create(dump_yaml(cfg))
-
-    def scripted(name: str) -> InspectModel:
-        return InspectModel(name, ModelSettings(model_args={"custom_outputs": judging_script}))
-
-    main(llm_debate.experiment(scripted), cfg, store, progress=False)
+    store = scripted_run(tmp_path)
     rows = read_rows(store.path / PREFERENCE_FILE, PreferenceRow)
     chat = write_rows(tmp_path / "chat.jsonl", [conversational(r) for r in rows])
     settings = RewardTraining(steps=1, heldout=0.25)
