@@ -379,6 +379,47 @@ def test_admin_sign_in_needs_the_secret(tmp_path: Path):
         create_app(tmp_path / "db.sqlite", "short")
 
 
+def test_sign_out_revokes_the_session_and_failed_sign_ins_are_limited(tmp_path: Path):
+    from oversight.web.security import LOGIN_ATTEMPTS
+
+    client = make_client(tmp_path / "db.sqlite")
+    sign_in(client)
+    stolen = client.cookies.get("oversight_admin")
+    page = client.get("/admin")
+    assert page.status_code == 200
+    client.post("/admin/logout", data={"csrf": csrf_of(page.text)})
+    client.cookies.set("oversight_admin", stolen)  # a copy of the cookie made before
+    assert client.get("/admin", follow_redirects=False).status_code == 303
+
+    form = client.get("/admin/login")
+    for _ in range(LOGIN_ATTEMPTS):
+        wrong = {"secret": "not-it", "csrf": csrf_of(form.text)}
+        assert client.post("/admin/login", data=wrong).status_code == 403
+    right = {"secret": SECRET, "csrf": csrf_of(form.text)}
+    blocked = client.post("/admin/login", data=right, follow_redirects=False)
+    assert blocked.status_code == 429 and "too many failed sign-ins" in blocked.text
+
+
+def test_urls_that_name_nothing_and_the_schema_are_not_served(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    sign_in(client)
+    huge = 2**70
+    for url in (f"/admin/studies/{huge}", f"/admin/studies/{huge}/results", "/admin/studies/-1"):
+        response = client.get(url)
+        assert response.status_code == 404 and "no such page" in response.text, url
+        assert "script-src" in response.headers["content-security-policy"]
+    assert client.get(f"/api/studies/{huge}", headers=AUTH).status_code == 404
+    assert client.get(f"/api/studies/{huge}", headers=AUTH).json() == {"error": "no such page"}
+    for url in ("/openapi.json", "/docs", "/redoc"):
+        assert client.get(url).status_code == 404
+    viewer = TestClient(create_app(tmp_path / "db.sqlite", SECRET, runs_dir=tmp_path))
+    sign_in(viewer)
+    missing = viewer.get("/runs/no-such-run")  # the viewer's error pages get the policy too
+    assert (
+        missing.status_code == 404 and "default-src" in missing.headers["content-security-policy"]
+    )
+
+
 def test_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import uvicorn
     from typer.testing import CliRunner

@@ -198,12 +198,18 @@ def test_run_without_transcripts_then_appended(tmp_path):
     assert "6 matching transcripts" in client.get("/runs/fresh").text
 
 
-def test_wrong_schema_version_is_an_error(run):
+def test_lines_that_are_not_transcripts_are_skipped_and_named(run):
     path, transcripts = run
     line = transcripts[0].model_copy(update={"schema_version": 99}).model_dump_json()
-    (path / "transcripts.jsonl").write_text(line + "\n")
-    with pytest.raises(OversightError, match="schema_version 99"):
-        RunIndex(path).ensure()
+    good = transcripts[1].model_dump_json()
+    (path / "transcripts.jsonl").write_text(f"{line}\n{good}\n" + '{"secret": "hunter2"}\n')
+    index = RunIndex(path)
+    index.ensure()
+    assert index.count() == 1  # the good line is still read
+    (first_bad, why), (offset, second) = index.skipped()
+    assert first_bad == 0 and "schema_version 99" in why
+    assert offset == len(line) + len(good) + 2 and "not a transcript" in second
+    assert "hunter2" not in second  # the reason never quotes the line
 
 
 def test_other_environments_and_unscored_transcripts(run, client):
@@ -349,11 +355,26 @@ def test_missing_report_is_404(client, run):
     assert client.get("/runs/run-a/report").status_code == 404
 
 
-def test_broken_transcripts_file_is_reported(client, run):
-    with open(run[0] / "transcripts.jsonl", "a") as f:
+def test_a_bad_line_leaves_the_run_viewable_and_is_reported(client, run):
+    path, transcripts = run
+    with open(path / "transcripts.jsonl", "a") as f:
         f.write('{"episode_id": "x"}\n')
     response = client.get("/runs/run-a")
-    assert response.status_code == 500 and "cannot index run-a" in response.text
+    assert response.status_code == 200
+    assert f"{len(transcripts)} matching transcripts" in response.text
+    assert "1 line of transcripts.jsonl could not be read" in response.text
+    assert "oversight repair" in response.text
+
+
+def test_a_symlinked_transcripts_file_is_not_read(client, run, tmp_path):
+    path, _ = run
+    secret = tmp_path / "secret.txt"
+    secret.write_text('{"password": "hunter2"}\n')
+    (path / "transcripts.jsonl").unlink()
+    (path / "transcripts.jsonl").symlink_to(secret)
+    response = client.get("/runs/run-a")
+    assert response.status_code == 404 and "symbolic link" in response.text
+    assert "hunter2" not in response.text
 
 
 def test_unwritable_index_is_reported(client, run):

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -38,6 +40,7 @@ from oversight.web.security import (
     ADMIN_PRINCIPAL,
     CSRF_COOKIE,
     HEADERS,
+    LOGIN_WINDOW,
     SESSION_SECONDS,
     Guard,
     new_token,
@@ -70,6 +73,8 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+"""A database id in a URL: a number SQLite can hold (anything else is no page)."""
 
 
 def create_app(
@@ -94,7 +99,9 @@ def create_app(
         yield
         db.dispose()
 
-    app = FastAPI(title="oversight", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="oversight", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.db = db
     app.state.runs_dir = Path(runs_dir) if runs_dir is not None else None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -104,11 +111,10 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        # The viewer's pages are its own; the rest get the strict headers.
-        skip_csp = request.url.path.startswith(VIEWER_PREFIX)
+        # A page that sets its own policy (the viewer's) keeps it; every other response,
+        # error pages included, gets the strict headers.
         for name, value in HEADERS.items():
-            if not (skip_csp and name == "Content-Security-Policy"):
-                response.headers.setdefault(name, value)
+            response.headers.setdefault(name, value)
         return response
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -155,6 +161,18 @@ def create_app(
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
         return page(request, "error.html", exc.status_code, message=exc.detail)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        # A path that cannot name anything (an id out of range, say) is a page that is not
+        # there; a bad query or form value is the caller's to fix.
+        status = 404 if any(e["loc"][:1] == ("path",) for e in errors) else 422
+        where = ".".join(str(p) for p in errors[0]["loc"][1:]) if errors else ""
+        message = "no such page" if status == 404 else f"{where}: {errors[0]['msg']}"
+        if request.url.path.startswith("/api"):
+            return JSONResponse({"error": message}, status_code=status)
+        return page(request, "error.html", status, message=message)
+
     @app.exception_handler(OversightError)
     async def user_error(request: Request, exc: OversightError) -> Response:
         if request.url.path.startswith("/api"):
@@ -176,7 +194,12 @@ def create_app(
         request: Request, secret: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
     ) -> Response:
         require_csrf(request, csrf, ADMIN_PRINCIPAL)
+        client = request.client.host if request.client else ""
+        if guard.login_blocked(client):
+            message = f"too many failed sign-ins; wait {LOGIN_WINDOW:.0f} seconds"
+            return page(request, "login.html", 429, message=message)
         if not guard.secret_ok(secret):
+            guard.login_failed(client)
             return page(request, "login.html", 403, message="wrong secret")
         response = RedirectResponse("/admin", status_code=303)
         response.set_cookie(
@@ -191,6 +214,7 @@ def create_app(
     @app.post("/admin/logout")
     def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         require_csrf(request, csrf, ADMIN_PRINCIPAL)
+        guard.end_session(request)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(ADMIN_COOKIE)
         return response
@@ -269,7 +293,7 @@ def create_app(
     @app.get(
         "/admin/studies/{study_id}", response_class=HTMLResponse, dependencies=[Depends(admin_page)]
     )
-    def admin_study(request: Request, study_id: int, session: SessionDep) -> HTMLResponse:
+    def admin_study(request: Request, study_id: RowId, session: SessionDep) -> HTMLResponse:
         study = study_of(session, study_id)
         base = str(request.base_url).rstrip("/")
         rows = [(j, f"{base}/j/{j.token}", *judging.progress(session, j)) for j in study.judges]
@@ -283,13 +307,13 @@ def create_app(
         response_class=HTMLResponse,
         dependencies=[Depends(admin_page)],
     )
-    def admin_results(request: Request, study_id: int, session: SessionDep) -> HTMLResponse:
+    def admin_results(request: Request, study_id: RowId, session: SessionDep) -> HTMLResponse:
         study = study_of(session, study_id)
         res = results.study_results(session, study)
         return page(request, "results.html", study=study, res=res, exports=EXPORTS)
 
     @app.get("/admin/studies/{study_id}/export/{name}", dependencies=[Depends(admin_page)])
-    def admin_export(study_id: int, name: str, session: SessionDep) -> Response:
+    def admin_export(study_id: RowId, name: str, session: SessionDep) -> Response:
         study = study_of(session, study_id)
         if name == "transcripts.jsonl":
             lines = [t.model_dump_json() for t in results.study_transcripts(session, study)]
@@ -336,7 +360,7 @@ def create_app(
     def judge_check(
         request: Request,
         token: str,
-        assignment_id: int,
+        assignment_id: RowId,
         action: Annotated[str, Form()],
         csrf: Annotated[str, Form()] = "",
         program: Annotated[str, Form()] = "reference",
@@ -374,7 +398,7 @@ def create_app(
     def judge_verdict(
         request: Request,
         token: str,
-        assignment_id: int,
+        assignment_id: RowId,
         decision: Annotated[str, Form()],
         sure: Annotated[float, Form()],
         csrf: Annotated[str, Form()] = "",
@@ -407,11 +431,11 @@ def create_app(
         return _study_json(study)
 
     @app.get("/api/studies/{study_id}", dependencies=[Depends(admin_api)])
-    def api_study(study_id: int, session: SessionDep) -> dict[str, Any]:
+    def api_study(study_id: RowId, session: SessionDep) -> dict[str, Any]:
         return _study_json(study_of(session, study_id))
 
     @app.post("/api/studies/{study_id}/items", dependencies=[Depends(admin_api)])
-    def api_items(study_id: int, body: NewItems, session: SessionDep) -> dict[str, Any]:
+    def api_items(study_id: RowId, body: NewItems, session: SessionDep) -> dict[str, Any]:
         study = study_of(session, study_id)
         new = [
             studies.NewItem(
@@ -426,7 +450,7 @@ def create_app(
         return {"keys": [i.key for i in studies.add_items(session, study, new)]}
 
     @app.get("/api/studies/{study_id}/verdicts", dependencies=[Depends(admin_api)])
-    def api_verdicts(study_id: int, session: SessionDep, arm: str | None = None) -> Response:
+    def api_verdicts(study_id: RowId, session: SessionDep, arm: str | None = None) -> Response:
         study = study_of(session, study_id)
         out = [
             json.loads(t.model_dump_json())

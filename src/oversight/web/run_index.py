@@ -35,7 +35,7 @@ from oversight.core.records import SCHEMA_VERSION, Transcript
 
 TRANSCRIPTS = "transcripts.jsonl"
 INDEX_NAME = "viewer-index.sqlite"
-INDEX_VERSION = 1  # bump when the tables change: an older index is then rebuilt
+INDEX_VERSION = 2  # bump when the tables change: an older index is then rebuilt
 HEAD_BYTES = 4096  # the file's first bytes, hashed to notice a rewritten (not appended) file
 BATCH = 500  # transcripts inserted per executemany
 
@@ -256,6 +256,7 @@ class RunIndex:
         )
         for column in ("episode_id", "arm", "protocol", "outcome"):
             con.execute(f"CREATE INDEX by_{column} ON transcripts ({column})")
+        con.execute("CREATE TABLE skipped (offset INTEGER PRIMARY KEY, reason TEXT NOT NULL)")
         if self.fts:
             con.execute("CREATE VIRTUAL TABLE texts USING fts5(body, tokenize='trigram')")
         else:
@@ -294,7 +295,12 @@ class RunIndex:
         texts: list[tuple[int, str]] = []
         added, end = 0, start
         for offset, line in self._lines(start):
-            t = self._parse(line, offset)
+            end = offset + len(line)
+            try:
+                t = self._parse(line, offset)
+            except OversightError as e:  # shown on the run's page; the other lines stay readable
+                con.execute("INSERT INTO skipped VALUES (?, ?)", (offset, str(e)))
+                continue
             rows.append(_row(t, offset, len(line)))
             body = agent_text(t)
             texts.append((offset, body if self.fts else body.lower()))
@@ -319,10 +325,16 @@ class RunIndex:
         try:
             t = Transcript.model_validate_json(line)
         except ValidationError as e:
-            raise OversightError(f"{self.source}, line at byte {offset}: {e}") from None
+            # The reason without the line's text: the file may not be what it claims to be.
+            first = e.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "the line"
+            raise OversightError(
+                f"{TRANSCRIPTS}, line at byte {offset}: not a transcript "
+                f"({e.error_count()} errors; {where}: {first['msg']})"
+            ) from None
         if t.schema_version != SCHEMA_VERSION:
             raise OversightError(
-                f"{self.source}, line at byte {offset}: schema_version {t.schema_version}, "
+                f"{TRANSCRIPTS}, line at byte {offset}: schema_version {t.schema_version}, "
                 f"this oversight reads {SCHEMA_VERSION}"
             )
         return t
@@ -366,6 +378,11 @@ class RunIndex:
             conds.append(f"instr({body}, ?) > 0")
             args.append(term.lower())
         return " AND ".join(conds), args
+
+    def skipped(self) -> list[tuple[int, str]]:
+        """Lines that are not transcripts: (byte offset, why), in file order."""
+        with _connection(self.path) as con:
+            return con.execute("SELECT offset, reason FROM skipped ORDER BY offset").fetchall()
 
     def count(self, filters: Filters | None = None) -> int:
         """How many transcripts match."""

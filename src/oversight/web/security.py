@@ -7,6 +7,9 @@
   the principal (the judge's token, or ``admin``), checked on every POST.
 - Every page is rendered by Jinja2 with autoescaping, under a Content-Security-Policy without
   inline scripts, and with ``Referrer-Policy: no-referrer`` so links never leak a judge's token.
+- Admin sessions live in the server's memory: signing out revokes the session at once (a copied
+  cookie stops working), and a restart signs every admin out. Failed sign-ins are limited per
+  client address (:data:`LOGIN_ATTEMPTS` per :data:`LOGIN_WINDOW` seconds).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import defaultdict, deque
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
@@ -22,6 +28,9 @@ CSRF_COOKIE = "oversight_csrf"
 ADMIN_COOKIE = "oversight_admin"
 ADMIN_PRINCIPAL = "admin"
 SESSION_SECONDS = 12 * 3600
+LOGIN_ATTEMPTS = 5
+"""Failed sign-ins a client address may make per :data:`LOGIN_WINDOW`."""
+LOGIN_WINDOW = 60.0
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -47,26 +56,56 @@ class Guard:
         self._secret = admin_secret
         self._key = hashlib.sha256(b"oversight-web:" + admin_secret.encode()).digest()
         self._sessions = URLSafeTimedSerializer(self._key, salt="admin-session")
+        self._active: set[str] = set()  # session ids signed in and not signed out
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
 
     def secret_ok(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self._secret.encode())
 
+    def login_blocked(self, client: str) -> bool:
+        """Whether ``client`` made :data:`LOGIN_ATTEMPTS` failed sign-ins in the last window."""
+        with self._lock:
+            failures = self._failures[client]
+            while failures and failures[0] < time.monotonic() - LOGIN_WINDOW:
+                failures.popleft()
+            return len(failures) >= LOGIN_ATTEMPTS
+
+    def login_failed(self, client: str) -> None:
+        with self._lock:
+            self._failures[client].append(time.monotonic())
+
     def session_cookie(self) -> str:
-        return self._sessions.dumps({"sid": new_token()})
+        """A new admin session, as the value of its cookie."""
+        sid = new_token()
+        with self._lock:
+            self._active.add(sid)
+        return self._sessions.dumps({"sid": sid})
+
+    def end_session(self, request: Request) -> None:
+        """Revoke the request's admin session (its cookie no longer signs anyone in)."""
+        sid = self._session_id(request)
+        with self._lock:
+            self._active.discard(sid or "")
+
+    def _session_id(self, request: Request) -> str | None:
+        cookie = request.cookies.get(ADMIN_COOKIE)
+        if not cookie:
+            return None
+        try:
+            data = self._sessions.loads(cookie, max_age=SESSION_SECONDS)
+        except BadSignature:
+            return None
+        return data.get("sid") if isinstance(data, dict) else None
 
     def is_admin(self, request: Request) -> bool:
         """Signed in (a valid session cookie) or presenting the secret as a bearer token."""
         auth = request.headers.get("authorization", "")
         if auth.startswith("Bearer ") and self.secret_ok(auth.removeprefix("Bearer ")):
             return True
-        cookie = request.cookies.get(ADMIN_COOKIE)
-        if not cookie:
-            return False
-        try:
-            self._sessions.loads(cookie, max_age=SESSION_SECONDS)
-        except BadSignature:
-            return False
-        return True
+        sid = self._session_id(request)
+        with self._lock:
+            return sid is not None and sid in self._active
 
     def csrf_token(self, nonce: str, principal: str) -> str:
         """The token a form of ``principal`` carries in a browser whose cookie is ``nonce``."""

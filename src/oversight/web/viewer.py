@@ -106,6 +106,8 @@ def run_folder(request: Request, run: str) -> Path:
     path = (root / run).resolve()
     if path.parent != root or not _is_run(path):
         raise HTTPException(404, f"no run named {run!r}")
+    if (path / TRANSCRIPTS).is_symlink():  # it could point at any file the server can read
+        raise HTTPException(404, f"run {run!r}: {TRANSCRIPTS} is a symbolic link; not shown")
     return path
 
 
@@ -206,6 +208,7 @@ def run_page(
         "config": (path / CONFIG).read_text() if (path / CONFIG).exists() else None,
         "metrics": metrics,
         "has_report": (path / REPORT).exists(),
+        "skipped": index.skipped(),
     }
     return _render(request, "viewer/run.html", context)
 
