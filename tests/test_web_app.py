@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from collections import Counter
@@ -18,7 +19,7 @@ from oversight.learning.export import PreferenceRow, UnpairedRow
 from oversight.web import studies
 from oversight.web.app import create_app
 from oversight.web.db import Database
-from oversight.web.models import Assignment, Item, VerdictRow
+from oversight.web.models import Assignment, Item, Study, VerdictRow
 from oversight.web.results import krippendorff_alpha
 from web_support import PLANTED, SECRET, assignment_of, csrf_of, judge_once, program_transcripts
 
@@ -441,3 +442,79 @@ def test_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert ok.exit_code == 0, ok.output
     assert started["port"] == 8123 and started["host"] == "127.0.0.1" and db.exists()
     assert started["app"].state.runs_dir == tmp_path
+
+
+def test_arms_name_one_source_and_compare_on_the_same_items(tmp_path: Path, transcripts):
+    from oversight.core.records import Claim, Message
+    from oversight.web.results import study_results
+
+    debated = []  # a second source, offered for the first two artifacts only
+    for t in [t for t in transcripts if t.arm == "assisted"][:2]:
+        claim = Claim(author="debater", text="look at line 2")
+        debated.append(
+            t.model_copy(
+                update={
+                    "arm": "debate",
+                    "protocol": "debate",
+                    "episode_id": f"debate/{t.artifact.id}",
+                    "messages": [Message(role="debater_a", text="line 2", claim=claim)],
+                }
+            )
+        )
+    data = transcripts + debated
+    client = make_client(tmp_path / "db.sqlite")
+    records = [json.loads(t.model_dump_json()) for t in data]
+
+    def create(arms: list[dict], judges: int = 3):
+        spec = {"name": "s", "arms": arms, "judges": judges}
+        return client.post(
+            "/api/studies", json={"spec": spec, "transcripts": records}, headers=AUTH
+        )
+
+    ambiguous = create([{"name": "unassisted"}, {"name": "helped", "source": "*"}])
+    assert ambiguous.status_code == 400
+    assert "matches 2 sources ('assisted', 'debate')" in ambiguous.json()["error"]
+    mixed = [t.model_copy(update={"arm": "assisted"}) for t in debated]
+    spec = {"name": "s", "arms": [{"name": "a", "source": "assisted"}], "judges": 1}
+    body = {
+        "spec": spec,
+        "transcripts": [json.loads(t.model_dump_json()) for t in transcripts + mixed],
+    }
+    refused = client.post("/api/studies", json=body, headers=AUTH)
+    assert refused.status_code == 400 and "mixes protocols or assistants" in refused.json()["error"]
+
+    arms = [
+        {"name": "unassisted"},
+        {"name": "critic", "source": "assisted"},
+        {"name": "debate", "source": "debate"},
+    ]
+    study = create(arms)
+    assert study.status_code == 200, study.text
+    assert study.json()["items"] == 2  # only the artifacts every arm can show
+    db = Database(tmp_path / "db.sqlite")
+    with db.session() as s:
+        judges = s.query(Study).one().judges
+        tokens = [j.token for j in judges]
+    for n, token in enumerate(tokens):  # the first judge accepts everything, the others reject
+        while judge_once(client, token, "accept" if n == 0 else "reject") is not None:
+            pass
+    with db.session() as s:
+        study_row = s.query(Study).one()
+        res = study_results(s, study_row)
+        by_item: dict[int, dict[str, float]] = {}
+        for a in s.query(Assignment).all():
+            v = a.verdict
+            by_item.setdefault(a.item_id, {})[a.arm] = float(v.accept == a.item.gold["label"])
+    assert [(p.arm, p.baseline, p.items) for p in res.paired] == [
+        ("critic", "unassisted", 2),
+        ("debate", "unassisted", 2),
+    ]
+    for p in res.paired:
+        want = sum(arms_[p.arm] - arms_["unassisted"] for arms_ in by_item.values()) / 2
+        assert p.difference.value == pytest.approx(want)
+    assert res.left_out == {"no transcript of source 'debate' (arm debate)": 4}
+    sign_in(client)
+    page = " ".join(
+        html.unescape(client.get(f"/admin/studies/{study.json()['id']}/results").text).split()
+    )
+    assert "Left out of the comparison: 4 items (no transcript of source 'debate'" in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from oversight.learning.export import (
     unpaired_from_transcripts,
 )
 from oversight.metrics.estimate import Estimate, rate
+from oversight.metrics.scoring import mean_ci
 from oversight.web.models import Assignment, Study, VerdictRow
 
 HUMAN_RULE = "human"
@@ -66,12 +67,27 @@ class JudgeResult:
 
 
 @dataclass
+class PairedResult:
+    """An arm against the first arm on the items both judged: the mean over items of
+    (accuracy under ``arm`` minus under ``baseline``), items resampled for the interval."""
+
+    arm: str
+    baseline: str
+    items: int
+    difference: Estimate
+
+
+@dataclass
 class StudyResults:
     arms: list[ArmResult]
     judges: list[JudgeResult]
     alpha: float
     verdicts: int
     assignments: int
+    paired: list[PairedResult] = field(default_factory=list)
+    left_out: dict[str, int] = field(default_factory=dict)
+    """Items left out of the comparison, by why (at creation, or not yet judged under every
+    arm)."""
 
 
 def _judged(session: Session, study: Study) -> list[tuple[Assignment, VerdictRow]]:
@@ -138,13 +154,37 @@ def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults
             )
         )
     total = session.scalars(select(Assignment.id).where(Assignment.study_id == study.id))
+    paired, unpaired = _paired(judged, [a["name"] for a in study.arms], seed)
+    left_out = dict(study.design.get("left_out", {}))
+    if unpaired:
+        left_out["not yet judged under every arm"] = unpaired
     return StudyResults(
         arms=arms,
         judges=judges,
         alpha=krippendorff_alpha(overall),
         verdicts=len(judged),
         assignments=len(list(total)),
+        paired=paired,
+        left_out=left_out,
     )
+
+
+def _paired(
+    judged: list[tuple[Assignment, VerdictRow]], arms: list[str], seed: int
+) -> tuple[list[PairedResult], int]:
+    """Each later arm against the first on the items judged (with gold) under every arm, and
+    how many judged items are not."""
+    scores: dict[int, dict[str, list[float]]] = {}
+    for a, v in judged:
+        c = _correct(a, v)
+        if c is not None and not a.item.is_catch:
+            scores.setdefault(a.item_id, {}).setdefault(a.arm, []).append(float(c))
+    full = [by_arm for by_arm in scores.values() if all(arm in by_arm for arm in arms)]
+    out = []
+    for arm in arms[1:]:
+        diffs = [_mean(by_arm[arm]) - _mean(by_arm[arms[0]]) for by_arm in full]
+        out.append(PairedResult(arm, arms[0], len(diffs), mean_ci(diffs, seed=seed)))
+    return out, len(scores) - len(full)
 
 
 def transcript_of(study: Study, a: Assignment, v: VerdictRow) -> Transcript:

@@ -147,48 +147,90 @@ class NewItem(BaseModel):
     is_catch: bool = False
 
 
+def resolve_sources(arms: Sequence[ArmSpec], transcripts: Sequence[Transcript]) -> list[ArmSpec]:
+    """Each arm with the one source it shows: a source is the arm of the transcripts whose
+    messages it shows; ``*`` stands for the only one there is. A source that is absent,
+    ambiguous, or mixes protocols or assistants is refused, naming what matched."""
+    sources: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+    for t in transcripts:
+        shown = [m for m in t.messages if m.visible_to_judge]
+        if shown:
+            authors = tuple(sorted({m.claim.author for m in shown if m.claim is not None}))
+            sources.setdefault(t.arm, set()).add((t.protocol, authors))
+    present = sorted({t.arm for t in transcripts})
+    out = []
+    for arm in arms:
+        source = arm.source
+        if source == ANY_SOURCE:
+            if len(sources) != 1:
+                raise OversightError(
+                    f"arms: {arm.name} = * matches {len(sources)} sources "
+                    f"({', '.join(map(repr, sorted(sources))) or 'none with messages'}); "
+                    f"name one: {arm.name} = SOURCE"
+                )
+            source = next(iter(sources))
+        if source is not None:
+            if source not in present:
+                raise OversightError(
+                    f"arms: {arm.name} shows arm {source!r}, which the source lacks; "
+                    f"its arms: {', '.join(map(repr, present))}"
+                )
+            kinds = sources.get(source, set())
+            if len(kinds) > 1:
+                found = "; ".join(
+                    f"{protocol} by {', '.join(authors) or 'no named assistant'}"
+                    for protocol, authors in sorted(kinds)
+                )
+                raise OversightError(
+                    f"arms: {arm.name}'s source {source!r} mixes protocols or assistants "
+                    f"({found}); split the data so that each source is one of them"
+                )
+        out.append(arm.model_copy(update={"source": source}))
+    return out
+
+
 def items_from_transcripts(
     transcripts: Sequence[Transcript], arms: Sequence[ArmSpec]
-) -> list[NewItem]:
-    """One item per artifact (in first-seen order) with the messages each arm shows."""
+) -> tuple[list[NewItem], Counter[str]]:
+    """One item per artifact (in first-seen order) with the messages each arm shows
+    (``arms`` as :func:`resolve_sources` returns them), and the artifacts left out, by why:
+    an item enters only when every arm can show it, so the arms compare on the same items."""
     groups: dict[str, list[Transcript]] = {}
     for t in transcripts:
         groups.setdefault(t.artifact.id, []).append(t)
     items = []
+    left_out: Counter[str] = Counter()
     for key, group in groups.items():
         messages: dict[str, list[dict[str, Any]]] = {}
         for arm in arms:
             shown = _source_messages(group, arm.source)
-            if shown is not None:
-                messages[arm.name] = shown
-        if not messages:
-            continue
-        gold = next((t.gold for t in group if t.gold is not None), None)
-        catch = gold is not None and any(t.meta.get("catch") for t in group)
-        first = group[0]
-        items.append(
-            NewItem(
-                key=key,
-                problem=first.problem,
-                artifact=first.artifact,
-                gold=gold,
-                messages=messages,
-                is_catch=catch,
+            if shown is None:
+                left_out[f"no transcript of source {arm.source!r} (arm {arm.name})"] += 1
+                break
+            messages[arm.name] = shown
+        else:
+            gold = next((t.gold for t in group if t.gold is not None), None)
+            catch = gold is not None and any(t.meta.get("catch") for t in group)
+            first = group[0]
+            items.append(
+                NewItem(
+                    key=key,
+                    problem=first.problem,
+                    artifact=first.artifact,
+                    gold=gold,
+                    messages=messages,
+                    is_catch=catch,
+                )
             )
-        )
-    return items
+    return items, left_out
 
 
 def _source_messages(group: list[Transcript], source: str | None) -> list[dict[str, Any]] | None:
     if source is None:
         return []
-    chosen: Transcript | None
-    if source == ANY_SOURCE:
-        chosen = next((t for t in group if t.messages), group[0])
-    else:
-        chosen = next((t for t in group if t.arm == source), None)
-        if chosen is None:
-            return None
+    chosen = next((t for t in group if t.arm == source), None)
+    if chosen is None:
+        return None
     return [m.model_dump() for m in chosen.messages if m.visible_to_judge]
 
 
@@ -243,16 +285,11 @@ def create_study(session: Session, spec: StudySpec, transcripts: Sequence[Transc
     ``transcripts`` may be empty: items then arrive later (:func:`add_items`, e.g. from the
     human judge)."""
     spec.check()
-    for arm in spec.arms:
-        if arm.source not in (None, ANY_SOURCE) and all(t.arm != arm.source for t in transcripts):
-            present = sorted({t.arm for t in transcripts})
-            raise OversightError(
-                f"arms: {arm.name} shows arm {arm.source!r}, which the source lacks; "
-                f"its arms: {', '.join(map(repr, present))}"
-            )
-    items = items_from_transcripts(transcripts, spec.arms)
+    arms = resolve_sources(spec.arms, transcripts) if transcripts else list(spec.arms)
+    items, left_out = items_from_transcripts(transcripts, arms)
     if transcripts and not items:
-        raise OversightError("no item is offered under any arm")
+        why = "; ".join(f"{n} with {reason}" for reason, n in left_out.items())
+        raise OversightError(f"no item can be shown under every arm ({why})")
     if spec.items is not None and spec.items < len(items):
         keep = sorted(random.Random(f"{spec.seed}:items").sample(range(len(items)), spec.items))
         items = [items[i] for i in keep]
@@ -264,7 +301,7 @@ def create_study(session: Session, spec: StudySpec, transcripts: Sequence[Transc
         name=spec.name,
         instructions=spec.instructions,
         protocol=protocol,
-        arms=[a.model_dump() for a in spec.arms],
+        arms=[a.model_dump() for a in arms],
         budget=budget,
         seed=spec.seed,
         judgments_per_item=spec.judgments_per_item,
@@ -280,6 +317,7 @@ def create_study(session: Session, spec: StudySpec, transcripts: Sequence[Transc
         "seed": spec.seed,
         "cursor": 0,
         "seats": {j.name: j.seat for j in study.judges},
+        "left_out": dict(left_out),  # artifacts not offered under every arm, by why
     }
     session.add(study)
     session.flush()
