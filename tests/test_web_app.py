@@ -278,7 +278,10 @@ def test_preference_export_pairs_accepted_with_rejected(tmp_path: Path, transcri
     ]
     assert len(rows) == 6  # 3 problems x 2 arms, one honest-over-backdoor pair each
     html = client.get(f"{base}/results").text
-    assert html.count("1.00 [1.00, 1.00] (n=6)") == 2
+    # a perfect judge: each arm's accuracy and each judge's, 6 items apiece
+    arms_table, judges_table = html.split('id="arms"')[1].split('id="judge-results"')
+    assert arms_table.count("1.00 [1.00, 1.00] (n=6)") == 2
+    assert judges_table.count("1.00 [1.00, 1.00] (n=6)") == 2
 
 
 def test_planted_html_renders_as_text(tmp_path: Path):
@@ -518,3 +521,45 @@ def test_arms_name_one_source_and_compare_on_the_same_items(tmp_path: Path, tran
         html.unescape(client.get(f"/admin/studies/{study.json()['id']}/results").text).split()
     )
     assert "Left out of the comparison: 4 items (no transcript of source 'debate'" in page
+
+
+def test_item_time_runs_from_the_judges_first_view_without_pauses(
+    tmp_path: Path, transcripts, monkeypatch: pytest.MonkeyPatch
+):
+    from datetime import datetime, timedelta
+
+    from oversight.web import judging
+    from oversight.web.results import study_results
+
+    now = [datetime(2026, 1, 1)]
+    monkeypatch.setattr(judging, "utcnow", lambda: now[0])
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts)
+    token = study["judges"][0]["token"]
+    admin = TestClient(client.app)
+    sign_in(admin)
+    preview = admin.get(f"/j/{token}")  # an admin looking at the link starts no clock
+    first = assignment_of(preview.text)
+    verdict = {"decision": "reject", "sure": "90", "csrf": csrf_of(preview.text)}
+    early = admin.post(f"/j/{token}/a/{first}/verdict", data=verdict)
+    assert early.status_code == 409 and "never shown" in early.text
+
+    page = client.get(f"/j/{token}")  # the judge sees it: time starts
+    assert assignment_of(page.text) == first
+    now[0] += timedelta(seconds=30)
+    check = {"csrf": csrf_of(page.text), "action": "run_both", "x": "3"}
+    assert client.post(f"/j/{token}/a/{first}/check", data=check).status_code in (200, 303)
+    now[0] += timedelta(minutes=10)  # away from the desk: counted as IDLE_SECONDS
+    verdict["csrf"] = csrf_of(page.text)
+    done = client.post(f"/j/{token}/a/{first}/verdict", data=verdict, follow_redirects=False)
+    assert done.status_code == 303
+    with Database(tmp_path / "db.sqlite").session() as s:
+        row = s.query(VerdictRow).one()
+        assert row.seconds == pytest.approx(30 + judging.IDLE_SECONDS)
+        res = study_results(s, s.query(Study).one())
+        key = row.assignment.item.key
+    me = next(j for j in res.judges if j.done == 1)
+    label = next(t.gold.label for t in transcripts if t.artifact.id == key)
+    assert me.accuracy.value == float(not label)  # it rejected
+    assert me.overconfidence == pytest.approx(0.9 - float(not label))
+    assert me.brier == pytest.approx((0.1 - float(label)) ** 2)

@@ -338,7 +338,9 @@ def create_app(
     ) -> HTMLResponse:
         done, total = judging.progress(session, judge)
         a = judging.next_assignment(session, judge)
-        item = judging.view(session, a) if a is not None else None
+        # An admin opening a judge's link sees the page without starting the judge's clock.
+        seen = not guard.is_admin(request)
+        item = judging.view(session, a, seen) if a is not None else None
         return page(
             request,
             "judge.html",
@@ -386,7 +388,8 @@ def create_app(
             except judging.NotAssigned as e:
                 raise HTTPException(404, str(e)) from None
             except OversightError as e:
-                failure = (409 if isinstance(e, BudgetExceeded) else 400, str(e))
+                conflict = isinstance(e, BudgetExceeded | judging.NeverShown)
+                failure = (409 if conflict else 400, str(e))
             else:
                 failure = None
         if failure is not None:
@@ -411,9 +414,11 @@ def create_app(
                 raise OversightError(f"decision: {decision!r}; allowed: accept, reject")
             try:
                 a = judging.own_assignment(session, judge, assignment_id)
+                judging.submit_verdict(session, a, decision == "accept", sure / 100, reason.strip())
             except judging.NotAssigned as e:
                 raise HTTPException(404, str(e)) from None
-            judging.submit_verdict(session, a, decision == "accept", sure / 100, reason.strip())
+            except judging.NeverShown as e:
+                raise HTTPException(409, str(e)) from None
         return RedirectResponse(f"/j/{token}", status_code=303)
 
     # --- JSON API (admin secret as bearer token) ---------------------------------------------

@@ -27,6 +27,14 @@ PROGRAM_NAMES: tuple[str, ...] = ("reference", "artifact")
 MAX_REASON = 2000
 
 
+IDLE_SECONDS = 120.0
+"""The longest pause between a judge's actions on an item that counts as time judging it."""
+
+
+class NeverShown(OversightError):
+    """A verdict on an item the judge was never shown."""
+
+
 class NotAssigned(OversightError):
     """The item is not one of this judge's assignments."""
 
@@ -98,10 +106,22 @@ def spent(session: Session, a: Assignment) -> int:
     return int(session.scalar(cost) or 0)
 
 
-def view(session: Session, a: Assignment) -> ItemView:
-    """The judge's view of an assignment; marks it shown (time starts at the first showing)."""
+def touch(a: Assignment) -> None:
+    """The judge acted on the item now: time since the last action counts, up to
+    :data:`IDLE_SECONDS` (a longer pause is time away, not time judging)."""
+    now = utcnow()
     if a.shown_at is None:
-        a.shown_at = utcnow()
+        a.shown_at = now
+    elif a.seen_at is not None:
+        a.active_seconds += min((now - a.seen_at).total_seconds(), IDLE_SECONDS)
+    a.seen_at = now
+
+
+def view(session: Session, a: Assignment, seen: bool = True) -> ItemView:
+    """The judge's view of an assignment. ``seen``: the judge sees it now (time starts at the
+    first showing); False for someone else looking at the judge's page, an admin say."""
+    if seen:
+        touch(a)
     done, total = progress(session, a.judge)
     item = a.item
     v = ItemView(
@@ -146,6 +166,9 @@ def _record(
 ) -> CheckRow:
     if a.verdict is not None:
         raise OversightError("this item is already judged; checks are closed")
+    if a.shown_at is None:
+        raise NeverShown("this item was never shown to you: open your link to see it first")
+    touch(a)
     budget = a.item.study.budget
     used = spent(session, a)
     if budget is not None and used + cost > budget:
@@ -221,15 +244,18 @@ def submit_verdict(
 ) -> VerdictRow:
     """Store the judge's verdict. ``sure`` is the judge's confidence in the decision (0.5 to 1);
     the stored confidence is the belief that the artifact is acceptable, as in
-    :class:`~oversight.core.records.Verdict`. Time runs from the item's first showing."""
+    :class:`~oversight.core.records.Verdict`. Time runs from the item's first showing to the
+    verdict, pauses beyond :data:`IDLE_SECONDS` left out; an item never shown is refused."""
     if not 0.5 <= sure <= 1.0:
         raise OversightError(f"confidence: {sure} is outside 0.5..1")
     if len(reason) > MAX_REASON:
         raise OversightError(f"reason: {len(reason)} characters; at most {MAX_REASON}")
     if a.verdict is not None:
         raise OversightError("this item is already judged")
-    now = utcnow()
-    seconds = (now - a.shown_at).total_seconds() if a.shown_at else 0.0
+    if a.shown_at is None:
+        raise NeverShown("this item was never shown to you: open your link to see it first")
+    touch(a)
+    seconds = a.active_seconds
     row = VerdictRow(
         assignment_id=a.id,
         accept=accept,

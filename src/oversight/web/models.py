@@ -92,6 +92,11 @@ class Assignment(Base):
     arm: Mapped[str] = mapped_column(String(100))
     order_key: Mapped[int] = mapped_column(default=0)
     shown_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the judge first saw the item (None: never shown; no verdict is taken then)."""
+    seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    """The judge's latest action on the item (a page shown, a check)."""
+    active_seconds: Mapped[float] = mapped_column(default=0.0)
+    """Seconds spent on the item up to ``seen_at``, each pause counted at most IDLE_SECONDS."""
 
     item: Mapped[Item] = relationship()
     judge: Mapped[Judge] = relationship()

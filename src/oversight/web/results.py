@@ -59,9 +59,16 @@ class ArmResult:
 
 @dataclass
 class JudgeResult:
+    """One judge's numbers: accuracy against gold on the study's items, how well the stated
+    sureness matches it (mean sureness minus accuracy: above 0 is overconfident; the Brier
+    score of the stated belief that the artifact is acceptable), catch trials and time."""
+
     name: str
     done: int
     assigned: int
+    accuracy: Estimate
+    overconfidence: float
+    brier: float
     catch_accuracy: Estimate
     seconds_mean: float
 
@@ -81,7 +88,6 @@ class PairedResult:
 class StudyResults:
     arms: list[ArmResult]
     judges: list[JudgeResult]
-    alpha: float
     verdicts: int
     assignments: int
     paired: list[PairedResult] = field(default_factory=list)
@@ -110,8 +116,10 @@ def _mean(xs: list[float]) -> float:
 
 
 def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults:
-    """Per arm and per judge: accuracy against gold (bootstrap CIs), catch-trial accuracy, time
-    per item, budget spent and agreement between judges (nominal Krippendorff's alpha)."""
+    """Per arm: accuracy against gold (bootstrap CIs), catch-trial accuracy, time per item,
+    budget spent and agreement between the arm's judges (nominal Krippendorff's alpha; never
+    across arms, whose judges see different things). Per judge: accuracy, calibration, catch
+    trials and time. Arms against the first on the same items."""
     judged = _judged(session, study)
     arms = []
     for arm in (a["name"] for a in study.arms):
@@ -135,13 +143,13 @@ def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults
                 alpha=krippendorff_alpha(ratings),
             )
         )
-    overall: dict[Any, dict[Any, int]] = {}
-    for a, v in judged:
-        if not a.item.is_catch:
-            overall.setdefault(a.item_id, {})[a.judge_id] = int(v.accept)
     judges = []
     for judge in study.judges:
         mine = [(a, v) for a, v in judged if a.judge_id == judge.id]
+        scored = [(v, g["label"]) for a, v in mine if not a.item.is_catch and (g := a.item.gold)]
+        correct = [v.accept == label for v, label in scored]
+        sureness = [v.confidence if v.accept else 1 - v.confidence for v, _ in scored]
+        errors = [(v.confidence - float(label)) ** 2 for v, label in scored]
         caught = [c for a, v in mine if a.item.is_catch and (c := _correct(a, v)) is not None]
         assigned = session.scalars(select(Assignment.id).where(Assignment.judge_id == judge.id))
         judges.append(
@@ -149,6 +157,9 @@ def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults
                 name=judge.name,
                 done=len(mine),
                 assigned=len(list(assigned)),
+                accuracy=rate(correct, seed=seed),
+                overconfidence=_mean(sureness) - _mean([float(c) for c in correct]),
+                brier=_mean(errors),
                 catch_accuracy=rate(caught, seed=seed),
                 seconds_mean=_mean([v.seconds for _, v in mine]),
             )
@@ -161,7 +172,6 @@ def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults
     return StudyResults(
         arms=arms,
         judges=judges,
-        alpha=krippendorff_alpha(overall),
         verdicts=len(judged),
         assignments=len(list(total)),
         paired=paired,
