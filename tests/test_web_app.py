@@ -563,3 +563,57 @@ def test_item_time_runs_from_the_judges_first_view_without_pauses(
     assert me.accuracy.value == float(not label)  # it rejected
     assert me.overconfidence == pytest.approx(0.9 - float(not label))
     assert me.brier == pytest.approx((0.1 - float(label)) ** 2)
+
+
+def text_transcripts() -> list[Transcript]:
+    """Two generated stories, each display judged alone (arm ``direct``) and after a debate
+    (arm ``debate-sequential``)."""
+    from oversight.core.records import Claim, Message
+    from oversight.envs.text.env import displays
+    from oversight.envs.text.stories import StoryConfig, generate_stories
+
+    out = []
+    for item in generate_stories(StoryConfig(answers=2), 2):
+        for _, case in displays("debate-sequential", item):
+            speech = Message(
+                role="debater_a", text="A, says the story", claim=Claim(author="llm:x")
+            )
+            for arm, messages in (("direct", []), ("debate-sequential", [speech])):
+                out.append(
+                    Transcript(
+                        episode_id=f"{arm}/{case.artifact.id}",
+                        protocol=arm,
+                        arm=arm,
+                        problem=case.problem,
+                        artifact=case.artifact,
+                        messages=messages,
+                        gold=case.gold,
+                    )
+                )
+    return out
+
+
+def test_text_study_exports_with_each_arms_protocol(tmp_path: Path):
+    client = make_client(tmp_path / "db.sqlite")
+    arms = [{"name": "alone"}, {"name": "debate", "source": "debate-sequential"}]
+    study = new_study(client, text_transcripts(), arms=arms)
+    for j in study["judges"]:
+        while judge_once(client, j["token"], "accept", 80) is not None:
+            pass
+    sign_in(client)
+    base = f"/admin/studies/{study['id']}/export"
+    rows = [json.loads(x) for x in client.get(f"{base}/transcripts.jsonl").text.splitlines()]
+    assert {(r["arm"], r["protocol"]) for r in rows} == {
+        ("alone", "direct"),
+        ("debate", "debate-sequential"),
+    }
+    for r in rows:  # accepting the proposed answer chose it, with the judge's belief
+        v = r["verdict"]
+        assert v["choice"] == "ABCD".index(r["artifact"]["content"][-1])
+        assert v["probs"][v["choice"]] == pytest.approx(0.8)
+    for name in ("preference.jsonl", "unpaired.jsonl"):
+        response = client.get(f"{base}/{name}")
+        assert response.status_code == 200, name
+        lines = [json.loads(x) for x in response.text.splitlines()]
+        assert lines and {x["arm"] for x in lines} == {"alone", "debate"}
+        assert all(x["prompt"].startswith("Question: ") for x in lines)

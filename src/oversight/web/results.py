@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from oversight.core.records import Check, Gold, Message, Transcript, Verdict
+from oversight.envs.text.records import proposed_answer, read_answers
 from oversight.learning.export import (
     PreferenceRow,
     UnpairedRow,
@@ -200,15 +201,18 @@ def _paired(
 def transcript_of(study: Study, a: Assignment, v: VerdictRow) -> Transcript:
     """A judged assignment as the toolkit's :class:`Transcript` (gold included when known)."""
     item = a.item
+    arm = next((x for x in study.arms if x["name"] == a.arm), {})
     return Transcript(
         episode_id=f"study-{study.id}/{item.key}/{a.judge.name}",
-        protocol=study.protocol or HUMAN_RULE,
+        protocol=arm.get("protocol") or study.protocol or HUMAN_RULE,
         arm=a.arm,
         problem=item.problem,
         artifact=item.artifact,
         messages=[Message.model_validate(m) for m in item.messages.get(a.arm, [])],
         checks=[Check(kind=c.kind, args=c.args, cost=c.cost, result=c.result) for c in a.checks],
-        verdict=verdict_of(study, v),
+        verdict=verdict_of(
+            study, v, item.artifact["content"] if item.problem["env"] == "text" else None
+        ),
         gold=Gold.model_validate(item.gold) if item.gold else None,
         meta={
             "study": study.id,
@@ -221,14 +225,26 @@ def transcript_of(study: Study, a: Assignment, v: VerdictRow) -> Transcript:
     )
 
 
-def verdict_of(study: Study, v: VerdictRow) -> Verdict:
-    """A stored verdict as the toolkit's :class:`Verdict`."""
+def verdict_of(study: Study, v: VerdictRow, text_artifact: str | None = None) -> Verdict:
+    """A stored verdict as the toolkit's :class:`Verdict`. On a text item with two displayed
+    answers (``text_artifact``: its content), accepting the proposed answer chooses it and
+    rejecting it chooses the other, with the judge's belief as their probabilities."""
+    choice, probs = None, None
+    if text_artifact is not None and len(read_answers(text_artifact)) == 2:
+        proposed = proposed_answer(text_artifact)
+        if proposed is not None:
+            choice = proposed if v.accept else 1 - proposed
+            probs = [v.confidence, 1 - v.confidence]
+            if proposed == 1:
+                probs.reverse()
     return Verdict(
         accept=v.accept,
         confidence=v.confidence,
         rule=HUMAN_RULE,
         budget=study.budget,
         spent=v.spent,
+        choice=choice,
+        probs=probs,
     )
 
 

@@ -48,10 +48,12 @@ DEFAULT_INSTRUCTIONS = (
 
 
 class ArmSpec(Strict):
-    """An arm: its name, and which transcripts' messages it shows (None: none)."""
+    """An arm: its name, which transcripts' messages it shows (None: none), and the protocol
+    those come from (set at study creation; ``direct`` for an arm that shows none)."""
 
     name: str = Field(min_length=1, max_length=100)
     source: str | None = None
+    protocol: str = ""
 
 
 class StudySpec(Strict):
@@ -185,7 +187,8 @@ def resolve_sources(arms: Sequence[ArmSpec], transcripts: Sequence[Transcript]) 
                     f"arms: {arm.name}'s source {source!r} mixes protocols or assistants "
                     f"({found}); split the data so that each source is one of them"
                 )
-        out.append(arm.model_copy(update={"source": source}))
+        protocol = next(iter(sources[source]))[0] if source in sources else "direct"
+        out.append(arm.model_copy(update={"source": source, "protocol": protocol}))
     return out
 
 

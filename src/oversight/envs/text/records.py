@@ -146,6 +146,15 @@ def render_answers(answers: Sequence[str]) -> str:
 _OPTION = re.compile(r"^[A-Z]: (.*)$")
 
 
+def proposed_answer(content: str) -> int | None:
+    """The displayed index of an artifact's ``Proposed: X`` line (None without one)."""
+    for line in content.splitlines():
+        letter = line.removeprefix("Proposed: ").strip()
+        if line.startswith("Proposed: ") and len(letter) == 1 and letter in LETTERS:
+            return LETTERS.index(letter)
+    return None
+
+
 def read_answers(content: str) -> list[str]:
     """The displayed options of an artifact's content, in order (the inverse of
     :func:`render_answers`; other lines, such as ``Proposed: A``, are ignored)."""
