@@ -597,9 +597,11 @@ def test_text_study_exports_with_each_arms_protocol(tmp_path: Path):
     client = make_client(tmp_path / "db.sqlite")
     arms = [{"name": "alone"}, {"name": "debate", "source": "debate-sequential"}]
     study = new_study(client, text_transcripts(), arms=arms)
-    for j in study["judges"]:
-        while judge_once(client, j["token"], "accept", 80) is not None:
-            pass
+    for j in study["judges"]:  # each judge picks answer A with 80%
+        while (page := client.get(f"/j/{j['token']}")) and assignment_of(page.text) is not None:
+            form = {"csrf": csrf_of(page.text), "answer": "0", "sure": "80"}
+            url = f"/j/{j['token']}/a/{assignment_of(page.text)}/verdict"
+            assert client.post(url, data=form, follow_redirects=False).status_code == 303
     sign_in(client)
     base = f"/admin/studies/{study['id']}/export"
     rows = [json.loads(x) for x in client.get(f"{base}/transcripts.jsonl").text.splitlines()]
@@ -607,10 +609,10 @@ def test_text_study_exports_with_each_arms_protocol(tmp_path: Path):
         ("alone", "direct"),
         ("debate", "debate-sequential"),
     }
-    for r in rows:  # accepting the proposed answer chose it, with the judge's belief
+    for r in rows:  # the choice and its probability, and "accept" when it was the proposed one
         v = r["verdict"]
-        assert v["choice"] == "ABCD".index(r["artifact"]["content"][-1])
-        assert v["probs"][v["choice"]] == pytest.approx(0.8)
+        assert v["choice"] == 0 and v["probs"] == pytest.approx([0.8, 0.2])
+        assert v["accept"] == r["artifact"]["content"].endswith("Proposed: A")
     for name in ("preference.jsonl", "unpaired.jsonl"):
         response = client.get(f"{base}/{name}")
         assert response.status_code == 200, name

@@ -101,3 +101,61 @@ def test_browser_study_end_to_end(tmp_path: Path):
     DOCS.mkdir(parents=True, exist_ok=True)
     for shot in shots.glob("*.png"):
         shutil.copy(shot, DOCS / shot.name)
+
+
+def test_text_judge_sees_what_the_protocols_judge_sees(tmp_path: Path):
+    """A debate item in a browser: the question, the answers and the speeches, quotes marked
+    verified or unverified; no sentence of the hidden story unless a debater quoted it
+    verbatim; the verdict is an answer with a probability."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from oversight.core.records import Claim, Message
+    from oversight.envs.text.env import displays
+    from oversight.envs.text.stories import StoryConfig, generate_stories
+
+    (item,) = generate_stories(StoryConfig(answers=2), 1)
+    sentences = [s.strip() for s in item.source.split(". ") if len(s.strip()) > 12]
+    quoted, invented = sentences[0], "The dragon ate the tower on Sunday"
+    _, case = next(iter(displays("debate-sequential", item)))
+    speeches = [
+        Message(role="debater_a", text=f"Read this: <quote>{quoted}</quote>.",
+                claim=Claim(author="llm:x")),
+        Message(role="debater_b", round=0, text=f"No: <quote>{invented}</quote>",
+                claim=Claim(author="llm:x")),
+    ]  # fmt: skip
+    t = Transcript(
+        episode_id=f"debate/{case.artifact.id}",
+        protocol="debate-sequential",
+        arm="debate",
+        problem=case.problem,
+        artifact=case.artifact,
+        messages=speeches,
+        gold=case.gold,
+    )
+    app = create_app(tmp_path / "db.sqlite", SECRET)
+    spec = {"name": "text", "arms": [{"name": "debate", "source": "debate"}], "judges": 1}
+    body = {"spec": spec, "transcripts": [json.loads(t.model_dump_json())]}
+    auth = {"Authorization": f"Bearer {SECRET}"}
+    created = TestClient(app).post("/api/studies", json=body, headers=auth).json()
+    token = created["judges"][0]["token"]
+    with live_server(app) as base, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_context().new_page()
+        page.goto(f"{base}/j/{token}")
+        text = page.inner_text("main")
+        verified = page.locator(".quote.verified").all_inner_texts()
+        unverified = page.locator(".quote.unverified").all_inner_texts()
+        assert any(quoted in v for v in verified) and any(invented in u for u in unverified)
+        for sentence in sentences:  # the story shows only where it was quoted and verified
+            assert sentence not in text or any(sentence in v for v in verified), sentence
+        assert item.question in text
+        page.check("input[name=answer][value='1']")
+        page.select_option("#sure", "70")
+        page.click("#submit-verdict")
+        assert page.locator("#finished").count()
+        browser.close()
+    with TestClient(app) as client:
+        rows = client.get(f"/api/studies/{created['id']}/verdicts", headers=auth).json()
+    assert rows

@@ -402,19 +402,27 @@ def create_app(
         request: Request,
         token: str,
         assignment_id: RowId,
-        decision: Annotated[str, Form()],
         sure: Annotated[float, Form()],
+        decision: Annotated[str, Form()] = "",
+        answer: Annotated[int | None, Form()] = None,
         csrf: Annotated[str, Form()] = "",
         reason: Annotated[str, Form()] = "",
     ) -> Response:
+        """A program item's decision (accept or reject), or a text item's ``answer``: the
+        displayed answer chosen, with ``sure`` its probability in percent."""
         with db.session() as session:
             judge = judge_of(session, token)
             require_csrf(request, csrf, judge.token)
-            if decision not in ("accept", "reject"):
-                raise OversightError(f"decision: {decision!r}; allowed: accept, reject")
             try:
                 a = judging.own_assignment(session, judge, assignment_id)
-                judging.submit_verdict(session, a, decision == "accept", sure / 100, reason.strip())
+                if a.item.problem["env"] == judging.TEXT_ENV:
+                    judging.submit_choice(session, a, answer, sure / 100, reason.strip())
+                elif decision not in ("accept", "reject"):
+                    raise OversightError(f"decision: {decision!r}; allowed: accept, reject")
+                else:
+                    judging.submit_verdict(
+                        session, a, decision == "accept", sure / 100, reason.strip()
+                    )
             except judging.NotAssigned as e:
                 raise HTTPException(404, str(e)) from None
             except judging.NeverShown as e:

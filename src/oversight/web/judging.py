@@ -20,6 +20,10 @@ from oversight.core.records import Message
 from oversight.envs.programs.dsl import Program, parse
 from oversight.envs.programs.env import ENV_NAME
 from oversight.envs.programs.interpreter import eval_line, run_steps
+from oversight.envs.text.quotes import SourceIndex, verify_quotes
+from oversight.envs.text.records import ENV_NAME as TEXT_ENV
+from oversight.envs.text.records import LETTERS, proposed_answer, read_answers
+from oversight.judges.llm import DISPLAY_NAMES
 from oversight.web.models import Assignment, CheckRow, Judge, VerdictRow, utcnow
 
 ProgramName = Literal["reference", "artifact"]
@@ -39,9 +43,29 @@ class NotAssigned(OversightError):
     """The item is not one of this judge's assignments."""
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a speech: plain text, or a quote checked against the hidden source."""
+
+    text: str
+    quote: str | None = None
+    """None for plain text; ``verified`` (found in the source) or ``unverified``."""
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A message of a text protocol as its judge reads it."""
+
+    speaker: str
+    round: int
+    segments: list[Segment]
+
+
 @dataclass
 class ItemView:
-    """One assignment as its judge sees it."""
+    """One assignment as its judge sees it. A text item shows what the protocol's judge
+    reads (the question, the displayed answers, the speeches with quotes marked verified or
+    not), never the hidden source."""
 
     assignment_id: int
     number: int
@@ -56,10 +80,23 @@ class ItemView:
     reference_lines: list[str] = field(default_factory=list)
     artifact_lines: list[str] = field(default_factory=list)
     bits: int | None = None
+    question: str | None = None
+    answers: list[str] = field(default_factory=list)
+    speeches: list[Speech] = field(default_factory=list)
 
     @property
     def is_program(self) -> bool:
         return self.bits is not None
+
+    @property
+    def is_text(self) -> bool:
+        return self.question is not None
+
+    @property
+    def sure_options(self) -> list[int]:
+        """Percentages a judge may give the answer it chooses (at least 1 in n)."""
+        floor = 100 / max(len(self.answers), 2)
+        return sorted({p for p in (50, 60, 70, 80, 90, 100) if p >= floor} | {round(floor)})
 
     @property
     def left(self) -> int | None:
@@ -124,14 +161,17 @@ def view(session: Session, a: Assignment, seen: bool = True) -> ItemView:
         touch(a)
     done, total = progress(session, a.judge)
     item = a.item
+    messages = [Message.model_validate(m) for m in item.messages.get(a.arm, [])]
+    text = item.problem["env"] == TEXT_ENV
     v = ItemView(
         assignment_id=a.id,
         number=done + 1,
         total=total,
         content=item.artifact["content"],
         claimed_saving=item.artifact.get("claimed_saving"),
-        problem=item.problem["data"],
-        messages=[Message.model_validate(m) for m in item.messages.get(a.arm, [])],
+        # what every party may read; a text item's source is hidden from its judge
+        problem={k: val for k, val in item.problem["data"].items() if k != "source"},
+        messages=[] if text else messages,
         checks=list(a.checks),
         budget=a.item.study.budget if item.problem["env"] == ENV_NAME else None,
         spent=spent(session, a),
@@ -141,7 +181,29 @@ def view(session: Session, a: Assignment, seen: bool = True) -> ItemView:
         v.bits = reference.bits
         v.reference_lines = [str(line) for line in reference.lines]
         v.artifact_lines = [str(line) for line in artifact.lines]
+    if text:
+        index = SourceIndex(item.problem["data"]["source"])
+        v.question = item.problem["data"]["question"]
+        v.answers = read_answers(item.artifact["content"])
+        v.speeches = [
+            Speech(DISPLAY_NAMES.get(m.role, m.role), m.round + 1, _segments(m.text, index))
+            for m in messages
+        ]
     return v
+
+
+def _segments(text: str, index: SourceIndex) -> list[Segment]:
+    """``text`` cut into plain pieces and quotes, each quote verified against the source."""
+    out, last = [], 0
+    for q in verify_quotes(text, index):
+        a, b = q.at
+        if a > last:
+            out.append(Segment(text[last:a]))
+        out.append(Segment(q.text, "verified" if q.verified else "unverified"))
+        last = b
+    if last < len(text):
+        out.append(Segment(text[last:]))
+    return out
 
 
 def programs(a: Assignment) -> tuple[Program, Program]:
@@ -248,6 +310,35 @@ def submit_verdict(
     verdict, pauses beyond :data:`IDLE_SECONDS` left out; an item never shown is refused."""
     if not 0.5 <= sure <= 1.0:
         raise OversightError(f"confidence: {sure} is outside 0.5..1")
+    return _store(session, a, accept, sure if accept else 1 - sure, reason, None)
+
+
+def submit_choice(
+    session: Session, a: Assignment, choice: int | None, sure: float, reason: str = ""
+) -> VerdictRow:
+    """Store a text item's verdict: the displayed answer the judge chose and its belief that
+    it is right (1/n to 1 with n answers). ``accept`` is then "chose the proposed answer" and
+    the confidence the belief in the proposed answer, as a text protocol's judge records."""
+    content = a.item.artifact["content"]
+    n = len(read_answers(content))
+    if choice is None or not 0 <= choice < n:
+        raise OversightError(f"answer: choose one of {', '.join(LETTERS[:n])}")
+    if not 1 / n - 1e-9 <= sure <= 1.0:
+        raise OversightError(f"confidence: {sure} is outside {1 / n:.2f}..1 for {n} answers")
+    proposed = proposed_answer(content) or 0
+    accept = choice == proposed
+    belief = sure if accept else (1 - sure) / (n - 1)
+    return _store(session, a, accept, belief, reason, choice)
+
+
+def _store(
+    session: Session,
+    a: Assignment,
+    accept: bool,
+    confidence: float,
+    reason: str,
+    choice: int | None,
+) -> VerdictRow:
     if len(reason) > MAX_REASON:
         raise OversightError(f"reason: {len(reason)} characters; at most {MAX_REASON}")
     if a.verdict is not None:
@@ -259,7 +350,8 @@ def submit_verdict(
     row = VerdictRow(
         assignment_id=a.id,
         accept=accept,
-        confidence=sure if accept else 1 - sure,
+        confidence=confidence,
+        choice=choice,
         reason=reason,
         seconds=seconds,
         spent=spent(session, a),

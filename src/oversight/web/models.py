@@ -127,6 +127,9 @@ class VerdictRow(Base):
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
     accept: Mapped[bool] = mapped_column()
     confidence: Mapped[float] = mapped_column()
+    """The judge's belief that the artifact (for a text item, the proposed answer) is right."""
+    choice: Mapped[int | None] = mapped_column(default=None)
+    """On a text item, the displayed answer the judge chose (its belief in it is ``sure``)."""
     reason: Mapped[str] = mapped_column(Text, default="")
     seconds: Mapped[float] = mapped_column(default=0.0)
     spent: Mapped[int] = mapped_column(default=0)

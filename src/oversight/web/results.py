@@ -228,15 +228,22 @@ def transcript_of(study: Study, a: Assignment, v: VerdictRow) -> Transcript:
 def verdict_of(study: Study, v: VerdictRow, text_artifact: str | None = None) -> Verdict:
     """A stored verdict as the toolkit's :class:`Verdict`. On a text item with two displayed
     answers (``text_artifact``: its content), accepting the proposed answer chooses it and
-    rejecting it chooses the other, with the judge's belief as their probabilities."""
-    choice, probs = None, None
-    if text_artifact is not None and len(read_answers(text_artifact)) == 2:
-        proposed = proposed_answer(text_artifact)
-        if proposed is not None:
+    rejecting it chooses the other, with the judge's belief as their probabilities; a verdict
+    that chose an answer (``v.choice``) keeps it."""
+    choice: int | None = None
+    probs: list[float] | None = None
+    if text_artifact is not None:
+        n = len(read_answers(text_artifact))
+        proposed = proposed_answer(text_artifact) or 0
+        if v.choice is None and n == 2:  # a verdict given as accept or reject
             choice = proposed if v.accept else 1 - proposed
-            probs = [v.confidence, 1 - v.confidence]
-            if proposed == 1:
-                probs.reverse()
+        else:
+            choice = v.choice
+        if choice is not None and n >= 2:
+            # the belief in the chosen answer, from the stored belief in the proposed one
+            sure = v.confidence if choice == proposed else 1 - (n - 1) * v.confidence
+            probs = [(1 - sure) / (n - 1)] * n
+            probs[choice] = sure
     return Verdict(
         accept=v.accept,
         confidence=v.confidence,

@@ -1,4 +1,5 @@
-"""Active time per assignment: when the judge was last seen on it and the seconds so far.
+"""Active time per assignment (when the judge last acted on it, the seconds so far) and the
+answer a verdict chose on a multiple-choice item.
 
 Revision ID: 0002
 Revises: 0001
@@ -17,9 +18,13 @@ def upgrade() -> None:
     with op.batch_alter_table("assignments") as batch:
         batch.add_column(sa.Column("seen_at", sa.DateTime, nullable=True))
         batch.add_column(sa.Column("active_seconds", sa.Float, nullable=False, server_default="0"))
+    with op.batch_alter_table("verdicts") as batch:
+        batch.add_column(sa.Column("choice", sa.Integer, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("verdicts") as batch:
+        batch.drop_column("choice")
     with op.batch_alter_table("assignments") as batch:
         batch.drop_column("active_seconds")
         batch.drop_column("seen_at")
