@@ -619,3 +619,22 @@ def test_text_study_exports_with_each_arms_protocol(tmp_path: Path):
         lines = [json.loads(x) for x in response.text.splitlines()]
         assert lines and {x["arm"] for x in lines} == {"alone", "debate"}
         assert all(x["prompt"].startswith("Question: ") for x in lines)
+
+
+def test_arm_names_may_hold_commas_and_bad_programs_are_left_out(tmp_path: Path, transcripts):
+    arms = studies.parse_arms("alone\ndebate = debate-sequential@medium,fab=0.5,trust=0\n")
+    assert [(a.name, a.source) for a in arms] == [
+        ("alone", None),
+        ("debate", "debate-sequential@medium,fab=0.5,trust=0"),
+    ]
+    assert [a.name for a in studies.parse_arms("a, b = x")] == ["a", "b"]  # one line: commas
+
+    broken = transcripts[0].model_copy(deep=True)
+    broken.artifact = broken.artifact.model_copy(update={"id": "bad", "content": "out = = 1"})
+    data = [*transcripts, broken.model_copy(update={"arm": "assisted"}), broken]
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, data)
+    assert study["items"] == 6  # the unparseable artifact is not offered to anyone
+    with Database(tmp_path / "db.sqlite").session() as s:
+        left = s.query(Study).one().design["left_out"]
+    assert left == {"the artifact program does not parse (ParseError)": 1}

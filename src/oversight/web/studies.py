@@ -93,9 +93,14 @@ class StudySpec(Strict):
 
 
 def parse_arms(text: str) -> list[ArmSpec]:
-    """Arms from text, one per line or comma: ``NAME`` (unassisted) or ``NAME = SOURCE``."""
+    """Arms from text: ``NAME`` (unassisted) or ``NAME = SOURCE``, one per line; text on one
+    line may separate arms by commas instead. On several lines commas are part of the names
+    (text-debate's arms, such as ``debate-sequential@medium,fab=0.5,trust=0``, hold them), and
+    only the first ``=`` of a line separates the name from its source."""
+    lines = text.strip().splitlines()
+    parts = lines if len(lines) > 1 else text.split(",")
     arms = []
-    for part in text.replace(",", "\n").splitlines():
+    for part in parts:
         if not part.strip():
             continue
         name, _, source = part.partition("=")
@@ -204,6 +209,10 @@ def items_from_transcripts(
     items = []
     left_out: Counter[str] = Counter()
     for key, group in groups.items():
+        broken = _unjudgeable(group[0])
+        if broken is not None:
+            left_out[broken] += 1
+            continue
         messages: dict[str, list[dict[str, Any]]] = {}
         for arm in arms:
             shown = _source_messages(group, arm.source)
@@ -226,6 +235,22 @@ def items_from_transcripts(
                 )
             )
     return items, left_out
+
+
+def _unjudgeable(t: Transcript) -> str | None:
+    """Why a judge could not work on ``t``'s artifact (a program that does not parse), or None."""
+    from oversight.envs.programs.dsl import parse
+    from oversight.envs.programs.env import ENV_NAME
+
+    if t.problem.env != ENV_NAME:
+        return None
+    data = t.problem.data
+    for name, text in (("reference", data.get("reference")), ("artifact", t.artifact.content)):
+        try:
+            parse(str(text), int(data.get("bits", 8)))
+        except (OversightError, ValueError, TypeError) as e:
+            return f"the {name} program does not parse ({type(e).__name__})"
+    return None
 
 
 def _source_messages(group: list[Transcript], source: str | None) -> list[dict[str, Any]] | None:
