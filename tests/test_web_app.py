@@ -19,7 +19,7 @@ from oversight.learning.export import PreferenceRow, UnpairedRow
 from oversight.web import studies
 from oversight.web.app import create_app
 from oversight.web.db import Database
-from oversight.web.models import Assignment, Item, Study, VerdictRow
+from oversight.web.models import Assignment, Item, Judge, Study, VerdictRow
 from oversight.web.results import krippendorff_alpha
 from web_support import PLANTED, SECRET, assignment_of, csrf_of, judge_once, program_transcripts
 
@@ -638,3 +638,41 @@ def test_arm_names_may_hold_commas_and_bad_programs_are_left_out(tmp_path: Path,
     with Database(tmp_path / "db.sqlite").session() as s:
         left = s.query(Study).one().design["left_out"]
     assert left == {"the artifact program does not parse (ParseError)": 1}
+
+
+def test_a_revoked_link_stops_and_an_added_judge_takes_over(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts)
+    gone, _ = (j["token"] for j in study["judges"])
+    judge_once(client, gone, "accept")  # one verdict given before dropping out
+    admin = TestClient(client.app)
+    sign_in(admin)
+    url = f"/admin/studies/{study['id']}"
+    page = admin.get(url)
+    with Database(tmp_path / "db.sqlite").session() as s:
+        gone_id = s.query(Judge).filter_by(token=gone).one().id
+    revoke = admin.post(f"{url}/judges/{gone_id}/revoke", data={"csrf": csrf_of(page.text)})
+    assert revoke.status_code in (200, 303)
+    assert client.get(f"/j/{gone}").status_code == 410
+    assert "revoked" in admin.get(url).text
+    forged = admin.post(f"{url}/judges/{gone_id}/revoke", data={"csrf": "0" * 64})
+    assert forged.status_code == 403
+    added = admin.post(f"{url}/judges", data={"csrf": csrf_of(page.text), "count": "1"})
+    assert added.status_code in (200, 303)
+    with Database(tmp_path / "db.sqlite").session() as s:
+        new = s.query(Judge).filter_by(name="judge-3").one()
+        taken = {a.item_id for a in s.query(Assignment).filter_by(judge_id=new.id)}
+        left = {
+            a.item_id for a in s.query(Assignment).filter_by(judge_id=gone_id) if a.verdict is None
+        }
+        token = new.token
+    assert taken == left and len(taken) == 5  # every open item of the revoked judge, once
+    n = 0
+    while judge_once(client, token, "reject") is not None:
+        n += 1
+    assert n == 5
+    again = admin.post(f"{url}/judges", data={"csrf": csrf_of(page.text), "count": "1"})
+    assert again.status_code in (200, 303)
+    with Database(tmp_path / "db.sqlite").session() as s:  # nothing is handed on twice
+        latest = s.query(Judge).filter_by(name="judge-4").one()
+        assert s.query(Assignment).filter_by(judge_id=latest.id).count() == 0

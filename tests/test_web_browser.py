@@ -20,9 +20,14 @@ def budget_left(page: Page) -> int:
     return int(page.inner_text("#budget-left"))
 
 
+def checked(page: Page, n: int) -> None:
+    """Wait until the checks table shows ``n`` checks (checks are sent in the background)."""
+    page.wait_for_selector(f"#checks tr:nth-child({n + 1})")
+
+
 def judge_all(page: Page, link: str, shots: Path, name: str) -> int:
-    """Judge every item behind ``link``; on the first, spend budget on own checks. Returns how
-    many claims were checked."""
+    """Judge every item behind ``link``; on the first, spend budget on own checks, and check
+    that the page keeps its place and what was typed. Returns how many claims were checked."""
     page.goto(link)
     claims = 0
     first = True
@@ -31,17 +36,28 @@ def judge_all(page: Page, link: str, shots: Path, name: str) -> int:
         if first:
             before = budget_left(page)
             page.fill("#run-input", "7")
+            page.evaluate("window.stayed = true")  # gone if the page reloads
             page.click("#run-both")
+            checked(page, 1)
+            assert page.evaluate("window.stayed === true")  # the judge keeps their place
+            assert page.input_value("#run-input") == "7"  # and what they typed
             page.fill("#eval-input", "7")
             page.click("#eval-line")
+            checked(page, 2)
             run_cost = int(page.inner_text("#run-both").split("costs ")[1].rstrip(")"))
             assert budget_left(page) == before - run_cost - 1
             assert "ran R and P on 7" in page.inner_text("#checks")
             assert "R line 0 on 7" in page.inner_text("#checks")
+            page.keyboard.press("r")  # the keys choose the verdict
+            assert page.is_checked("input[name=decision][value=reject]")
+            page.keyboard.press("a")
+            assert page.is_checked("input[name=decision][value=accept]")
             first = False
         if page.locator("#check-claim-0").count():
             before = budget_left(page)
+            n = page.locator("#checks tr").count() - 1 if page.locator("#checks").count() else 0
             page.click("#check-claim-0")
+            checked(page, n + 1)
             assert budget_left(page) < before and "claim by critic" in page.inner_text("#checks")
             claims += 1
             page.screenshot(path=str(shots / f"{name}-assisted.png"), full_page=True)

@@ -144,6 +144,8 @@ def create_app(
         judge = session.scalar(select(Judge).where(Judge.token == token))
         if judge is None:
             raise HTTPException(404, "unknown link")
+        if judge.revoked:
+            raise HTTPException(410, "this link was revoked; ask the study's organiser")
         return judge
 
     def study_of(session: Session, study_id: int) -> Study:
@@ -301,6 +303,35 @@ def create_app(
         return page(
             request, "study.html", study=study, judges=rows, n_catch=n_catch, exports=EXPORTS
         )
+
+    @app.post("/admin/studies/{study_id}/judges/{judge_id}/revoke")
+    def admin_revoke(
+        request: Request,
+        study_id: RowId,
+        judge_id: RowId,
+        session: SessionDep,
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        admin_page(request)
+        require_csrf(request, csrf, ADMIN_PRINCIPAL)
+        judge = session.get(Judge, judge_id)
+        if judge is None or judge.study_id != study_of(session, study_id).id:
+            raise HTTPException(404, f"study {study_id} has no judge {judge_id}")
+        judge.revoked = True
+        return RedirectResponse(f"/admin/studies/{study_id}", status_code=303)
+
+    @app.post("/admin/studies/{study_id}/judges")
+    def admin_add_judges(
+        request: Request,
+        study_id: RowId,
+        session: SessionDep,
+        count: Annotated[int, Form()] = 1,
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        admin_page(request)
+        require_csrf(request, csrf, ADMIN_PRINCIPAL)
+        studies.add_judges(session, study_of(session, study_id), count)
+        return RedirectResponse(f"/admin/studies/{study_id}", status_code=303)
 
     @app.get(
         "/admin/studies/{study_id}/results",

@@ -51,6 +51,8 @@ class Judge(Base):
     name: Mapped[str] = mapped_column(String(100))
     token: Mapped[str] = mapped_column(String(100), unique=True)
     seat: Mapped[int] = mapped_column(default=0)
+    revoked: Mapped[bool] = mapped_column(default=False)
+    """The link no longer opens; the judge's open assignments can go to a new judge."""
 
     study: Mapped[Study] = relationship(back_populates="judges")
 

@@ -38,7 +38,7 @@ from oversight.core.jsonl import read_jsonl
 from oversight.core.records import Artifact, Gold, Problem, Transcript
 from oversight.core.runs import TRANSCRIPTS, RunStore
 from oversight.judges.budgeted import JudgeConfig
-from oversight.web.models import Assignment, Item, Judge, Study
+from oversight.web.models import Assignment, Item, Judge, Study, VerdictRow
 
 ANY_SOURCE = "*"
 DEFAULT_INSTRUCTIONS = (
@@ -412,6 +412,58 @@ def add_items(session: Session, study: Study, items: Iterable[NewItem]) -> list[
     study.design = design
     session.flush()
     return stored
+
+
+def add_judges(session: Session, study: Study, n: int) -> list[Judge]:
+    """``n`` new judges for a running study, each with a link of its own. The open (unjudged)
+    assignments of revoked judges are given to them again, spread evenly, never to a judge
+    who already has the item: a judge who dropped out is replaced without redoing the design.
+    Each revoked assignment is handed on once."""
+    if not 1 <= n <= 1000:
+        raise OversightError(f"judges: add 1 to 1000, not {n}")
+    first = len(study.judges)
+    new = [
+        Judge(
+            study_id=study.id,
+            name=f"judge-{first + i + 1}",
+            token=secrets.token_urlsafe(24),
+            seat=first + i,
+        )
+        for i in range(n)
+    ]
+    session.add_all(new)
+    session.flush()
+    load: Counter[int] = Counter()
+    gone = [j.id for j in study.judges if j.revoked]
+    open_ = session.scalars(
+        select(Assignment)
+        .outerjoin(VerdictRow, VerdictRow.assignment_id == Assignment.id)
+        .where(Assignment.judge_id.in_(gone), VerdictRow.id.is_(None))
+        .order_by(Assignment.id)
+    ).all()
+    handed = set(study.design.get("handed_on", []))
+    for a in open_:
+        if a.id in handed:
+            continue
+        holders = set(
+            session.scalars(select(Assignment.judge_id).where(Assignment.item_id == a.item_id))
+        )
+        free = [j for j in new if j.id not in holders]
+        if free:
+            # a new assignment: the revoked judge's (and any checks made on it) stays on record
+            to = min(free, key=lambda j: (load[j.id], j.seat))
+            order = random.Random(f"{study.seed}:{to.id}:{a.item_id}").getrandbits(31)
+            session.add(
+                Assignment(
+                    study_id=study.id, item_id=a.item_id, judge_id=to.id, arm=a.arm, order_key=order
+                )
+            )
+            load[to.id] += 1
+            handed.add(a.id)
+    seats = {**study.design.get("seats", {}), **{j.name: j.seat for j in new}}
+    study.design = {**study.design, "seats": seats, "handed_on": sorted(handed)}
+    session.flush()
+    return new
 
 
 def _least_seen(arms: Sequence[str], judge_id: int, counts: Counter[tuple[int, str]]) -> str:

@@ -1,5 +1,5 @@
-"""Active time per assignment (when the judge last acted on it, the seconds so far) and the
-answer a verdict chose on a multiple-choice item.
+"""Active time per assignment (when the judge last acted on it, the seconds so far), the
+answer a verdict chose on a multiple-choice item, and revoked judge links.
 
 Revision ID: 0002
 Revises: 0001
@@ -20,9 +20,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("active_seconds", sa.Float, nullable=False, server_default="0"))
     with op.batch_alter_table("verdicts") as batch:
         batch.add_column(sa.Column("choice", sa.Integer, nullable=True))
+    with op.batch_alter_table("judges") as batch:
+        batch.add_column(sa.Column("revoked", sa.Boolean, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("judges") as batch:
+        batch.drop_column("revoked")
     with op.batch_alter_table("verdicts") as batch:
         batch.drop_column("choice")
     with op.batch_alter_table("assignments") as batch:

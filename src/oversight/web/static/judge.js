@@ -1,0 +1,43 @@
+// The judge's page, improved where scripts run (the page works without it).
+// - Costed checks are sent in the background: the page keeps its scroll position and what the
+//   judge typed; only the budget, the checks table and the error line are replaced.
+// - Keys: A accept, R reject, 1-9 choose an answer (not while typing in a field).
+"use strict";
+
+function replaceFrom(doc, selector) {
+  const fresh = doc.querySelector(selector);
+  const old = document.querySelector(selector);
+  if (fresh && old) old.innerHTML = fresh.innerHTML;
+}
+
+async function sendCheck(event) {
+  const form = event.target;
+  // getAttribute: the check forms hold a field named "action", which hides form.action
+  const url = form.getAttribute("action") || "";
+  if (!url.endsWith("/check")) return;
+  event.preventDefault();
+  const response = await fetch(url, { method: "POST", body: new FormData(form) });
+  const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+  if (!doc.querySelector("#verdict-form")) {  // the item changed under us: show the new page
+    window.location.reload();
+    return;
+  }
+  for (const selector of ["#budget-left", "#checks-box", "#error-box"]) replaceFrom(doc, selector);
+}
+
+function shortcut(event) {
+  const target = event.target;
+  if (target.closest("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
+  const key = event.key.toLowerCase();
+  let box = null;
+  if (key === "a") box = document.querySelector("input[name=decision][value=accept]");
+  if (key === "r") box = document.querySelector("input[name=decision][value=reject]");
+  if (/^[1-9]$/.test(key)) box = document.querySelector(`input[name=answer][value="${Number(key) - 1}"]`);
+  if (box) {
+    box.checked = true;
+    event.preventDefault();
+  }
+}
+
+document.addEventListener("submit", sendCheck);
+document.addEventListener("keydown", shortcut);
