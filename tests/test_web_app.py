@@ -676,3 +676,38 @@ def test_a_revoked_link_stops_and_an_added_judge_takes_over(tmp_path: Path, tran
     with Database(tmp_path / "db.sqlite").session() as s:  # nothing is handed on twice
         latest = s.query(Judge).filter_by(name="judge-4").one()
         assert s.query(Assignment).filter_by(judge_id=latest.id).count() == 0
+
+
+def test_time_limit_closes_an_item_without_a_verdict(
+    tmp_path: Path, transcripts, monkeypatch: pytest.MonkeyPatch
+):
+    from datetime import datetime, timedelta
+
+    from oversight.web import judging
+    from oversight.web.results import study_results
+
+    now = [datetime(2026, 1, 1)]
+    monkeypatch.setattr(judging, "utcnow", lambda: now[0])
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts, time_limit=30)
+    token = study["judges"][0]["token"]
+
+    def verdict_after(seconds: float) -> int:
+        page = client.get(f"/j/{token}")
+        assert 'id="time-left" data-seconds="30"' in page.text
+        now[0] += timedelta(seconds=seconds)
+        form = {"decision": "reject", "sure": "90", "csrf": csrf_of(page.text)}
+        url = f"/j/{token}/a/{assignment_of(page.text)}/verdict"
+        return client.post(url, data=form, follow_redirects=False).status_code
+
+    assert verdict_after(20) == 303  # in time
+    assert verdict_after(40) == 409  # past the limit and the grace: closed, no verdict
+    page = client.get(f"/j/{token}")
+    assert "Item 3 of 6" in page.text  # the closed item counts as done
+    now[0] += timedelta(seconds=100)  # the judge walks away from the third item
+    assert "Item 4 of 6" in client.get(f"/j/{token}").text
+    with Database(tmp_path / "db.sqlite").session() as s:
+        assert s.query(VerdictRow).count() == 1
+        assert s.query(Assignment).filter_by(timed_out=True).count() == 2
+        res = study_results(s, s.query(Study).one())
+    assert sum(a.timed_out for a in res.arms) == 2

@@ -279,6 +279,7 @@ def create_app(
                 catch_trials=number("catch_trials", 0),
                 items=number("items", None),
                 seed=number("seed", 0),
+                time_limit=number("time_limit", None),
             )
         except ValidationError as e:
             raise OversightError(_validation_message(e)) from None
@@ -419,7 +420,7 @@ def create_app(
             except judging.NotAssigned as e:
                 raise HTTPException(404, str(e)) from None
             except OversightError as e:
-                conflict = isinstance(e, BudgetExceeded | judging.NeverShown)
+                conflict = isinstance(e, BudgetExceeded | judging.NeverShown | judging.TimeUp)
                 failure = (409 if conflict else 400, str(e))
             else:
                 failure = None
@@ -458,6 +459,13 @@ def create_app(
                 raise HTTPException(404, str(e)) from None
             except judging.NeverShown as e:
                 raise HTTPException(409, str(e)) from None
+            except judging.TimeUp as e:
+                late = str(e)  # the item's closing is committed; the verdict is not taken
+            else:
+                late = ""
+        if late:
+            with db.session() as session:
+                return judge_page(request, session, judge_of(session, token), 409, late)
         return RedirectResponse(f"/j/{token}", status_code=303)
 
     # --- JSON API (admin secret as bearer token) ---------------------------------------------

@@ -35,8 +35,16 @@ IDLE_SECONDS = 120.0
 """The longest pause between a judge's actions on an item that counts as time judging it."""
 
 
+GRACE_SECONDS = 5.0
+"""Time past a study's time limit still accepted (the page and the network are not instant)."""
+
+
 class NeverShown(OversightError):
     """A verdict on an item the judge was never shown."""
+
+
+class TimeUp(OversightError):
+    """A verdict or check on an item whose time limit ran out."""
 
 
 class NotAssigned(OversightError):
@@ -80,6 +88,8 @@ class ItemView:
     reference_lines: list[str] = field(default_factory=list)
     artifact_lines: list[str] = field(default_factory=list)
     bits: int | None = None
+    time_left: float | None = None
+    """Seconds left under the study's time limit (None: no limit)."""
     question: str | None = None
     answers: list[str] = field(default_factory=list)
     speeches: list[Speech] = field(default_factory=list)
@@ -108,26 +118,56 @@ class ItemView:
 
 
 def progress(session: Session, judge: Judge) -> tuple[int, int]:
-    """(verdicts given, assignments) of one judge."""
+    """(items closed: judged or timed out, assignments) of one judge."""
     total = session.scalar(select(func.count()).where(Assignment.judge_id == judge.id)) or 0
     done = session.scalar(
         select(func.count())
-        .select_from(VerdictRow)
-        .join(Assignment, VerdictRow.assignment_id == Assignment.id)
+        .select_from(Assignment)
+        .outerjoin(VerdictRow, VerdictRow.assignment_id == Assignment.id)
         .where(Assignment.judge_id == judge.id)
+        .where(VerdictRow.id.is_not(None) | Assignment.timed_out)
     )
     return done or 0, total
 
 
 def next_assignment(session: Session, judge: Judge) -> Assignment | None:
-    """The judge's first assignment without a verdict, in the judge's randomised order."""
-    return session.scalar(
-        select(Assignment)
-        .outerjoin(VerdictRow, VerdictRow.assignment_id == Assignment.id)
-        .where(Assignment.judge_id == judge.id, VerdictRow.id.is_(None))
-        .order_by(Assignment.order_key, Assignment.id)
-        .limit(1)
-    )
+    """The judge's first open assignment (no verdict, not timed out), in the judge's
+    randomised order; one whose time ran out meanwhile is closed on the way."""
+    while True:
+        a = session.scalar(
+            select(Assignment)
+            .outerjoin(VerdictRow, VerdictRow.assignment_id == Assignment.id)
+            .where(Assignment.judge_id == judge.id, VerdictRow.id.is_(None))
+            .where(Assignment.timed_out.is_(False))
+            .order_by(Assignment.order_key, Assignment.id)
+            .limit(1)
+        )
+        if a is None or not _expired(a):
+            return a
+        a.timed_out = True
+        session.flush()
+
+
+def time_left(a: Assignment) -> float | None:
+    """Seconds of the study's time limit left on the item (None without a limit); the time
+    since the judge's last action counts, as it would at a verdict now."""
+    limit = a.item.study.design.get("time_limit")
+    if limit is None:
+        return None
+    since = (utcnow() - a.seen_at).total_seconds() if a.seen_at is not None else 0.0
+    return limit - a.active_seconds - min(since, IDLE_SECONDS)
+
+
+def _expired(a: Assignment) -> bool:
+    left = time_left(a)
+    return left is not None and left < -GRACE_SECONDS
+
+
+def _require_time(a: Assignment) -> None:
+    """Close the item and refuse the action when its time ran out."""
+    if _expired(a):
+        a.timed_out = True
+        raise TimeUp("time is up for this item: it closed without a verdict")
 
 
 def own_assignment(session: Session, judge: Judge, assignment_id: int) -> Assignment:
@@ -175,6 +215,7 @@ def view(session: Session, a: Assignment, seen: bool = True) -> ItemView:
         checks=list(a.checks),
         budget=a.item.study.budget if item.problem["env"] == ENV_NAME else None,
         spent=spent(session, a),
+        time_left=time_left(a),
     )
     if item.problem["env"] == ENV_NAME:
         reference, artifact = programs(a)
@@ -230,6 +271,7 @@ def _record(
         raise OversightError("this item is already judged; checks are closed")
     if a.shown_at is None:
         raise NeverShown("this item was never shown to you: open your link to see it first")
+    _require_time(a)
     touch(a)
     budget = a.item.study.budget
     used = spent(session, a)
@@ -345,6 +387,9 @@ def _store(
         raise OversightError("this item is already judged")
     if a.shown_at is None:
         raise NeverShown("this item was never shown to you: open your link to see it first")
+    if a.timed_out:
+        raise TimeUp("time is up for this item: it closed without a verdict")
+    _require_time(a)
     touch(a)
     seconds = a.active_seconds
     row = VerdictRow(

@@ -97,6 +97,8 @@ class Assignment(Base):
     """When the judge first saw the item (None: never shown; no verdict is taken then)."""
     seen_at: Mapped[datetime | None] = mapped_column(default=None)
     """The judge's latest action on the item (a page shown, a check)."""
+    timed_out: Mapped[bool] = mapped_column(default=False)
+    """The study's time limit ran out before a verdict: the item is closed without one."""
     active_seconds: Mapped[float] = mapped_column(default=0.0)
     """Seconds spent on the item up to ``seen_at``, each pause counted at most IDLE_SECONDS."""
 

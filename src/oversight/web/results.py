@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from oversight.core.records import Check, Gold, Message, Transcript, Verdict
@@ -56,6 +56,8 @@ class ArmResult:
     seconds_median: float
     spent_mean: float
     alpha: float
+    timed_out: int = 0
+    """Items that closed at the time limit without a verdict."""
 
 
 @dataclass
@@ -122,6 +124,13 @@ def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults
     across arms, whose judges see different things). Per judge: accuracy, calibration, catch
     trials and time. Arms against the first on the same items."""
     judged = _judged(session, study)
+    timed_out = dict(
+        session.execute(
+            select(Assignment.arm, func.count())
+            .where(Assignment.study_id == study.id, Assignment.timed_out)
+            .group_by(Assignment.arm)
+        ).all()
+    )
     arms = []
     for arm in (a["name"] for a in study.arms):
         rows = [(a, v) for a, v in judged if a.arm == arm]
@@ -142,6 +151,7 @@ def study_results(session: Session, study: Study, seed: int = 0) -> StudyResults
                 seconds_median=statistics.median(seconds) if seconds else math.nan,
                 spent_mean=_mean([float(v.spent) for _, v in main]),
                 alpha=krippendorff_alpha(ratings),
+                timed_out=timed_out.get(arm, 0),
             )
         )
     judges = []

@@ -72,6 +72,12 @@ class StudySpec(Strict):
     )
     catch_trials: int = Field(0, ge=0)
     items: int | None = Field(None, ge=1, description="Keep a seeded sample of this many items.")
+    time_limit: int | None = Field(
+        None,
+        ge=10,
+        description="Seconds a judge has per item (active time); at the limit the item closes "
+        "without a verdict and counts as timed out. None: no limit.",
+    )
     seed: int = 0
 
     @field_validator("arms")
@@ -346,6 +352,7 @@ def create_study(session: Session, spec: StudySpec, transcripts: Sequence[Transc
         "cursor": 0,
         "seats": {j.name: j.seat for j in study.judges},
         "left_out": dict(left_out),  # artifacts not offered under every arm, by why
+        "time_limit": spec.time_limit,
     }
     session.add(study)
     session.flush()

@@ -2,6 +2,8 @@
 // - Costed checks are sent in the background: the page keeps its scroll position and what the
 //   judge typed; only the budget, the checks table and the error line are replaced.
 // - Keys: A accept, R reject, 1-9 choose an answer (not while typing in a field).
+// - Under a time limit, the seconds left count down; at zero the page reloads and the server
+//   closes the item.
 "use strict";
 
 function replaceFrom(doc, selector) {
@@ -39,5 +41,20 @@ function shortcut(event) {
   }
 }
 
+function countDown() {
+  const clock = document.querySelector("#time-left");
+  if (!clock) return;
+  let left = Number(clock.dataset.seconds);
+  const tick = setInterval(() => {
+    left -= 1;
+    clock.textContent = String(Math.max(left, 0));
+    if (left < -6) {  // past the server's grace: it has closed the item
+      clearInterval(tick);
+      window.location.reload();
+    }
+  }, 1000);
+}
+
 document.addEventListener("submit", sendCheck);
+document.addEventListener("DOMContentLoaded", countDown);
 document.addEventListener("keydown", shortcut);
