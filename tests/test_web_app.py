@@ -711,3 +711,14 @@ def test_time_limit_closes_an_item_without_a_verdict(
         assert s.query(Assignment).filter_by(timed_out=True).count() == 2
         res = study_results(s, s.query(Study).one())
     assert sum(a.timed_out for a in res.arms) == 2
+
+
+def test_items_whose_programs_do_not_parse_are_refused_by_the_api(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    study = new_study(client, transcripts)
+    broken = transcripts[1].model_copy(deep=True)
+    broken.artifact = broken.artifact.model_copy(update={"id": "bad", "content": "out = = 1"})
+    body = {"arm": "assisted", "transcripts": [json.loads(broken.model_dump_json())]}
+    r = client.post(f"/api/studies/{study['id']}/items", json=body, headers=AUTH)
+    assert r.status_code == 400
+    assert "item bad: the artifact program does not parse" in r.json()["error"]

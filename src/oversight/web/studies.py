@@ -215,7 +215,7 @@ def items_from_transcripts(
     items = []
     left_out: Counter[str] = Counter()
     for key, group in groups.items():
-        broken = _unjudgeable(group[0])
+        broken = unjudgeable(group[0].problem, group[0].artifact)
         if broken is not None:
             left_out[broken] += 1
             continue
@@ -243,15 +243,15 @@ def items_from_transcripts(
     return items, left_out
 
 
-def _unjudgeable(t: Transcript) -> str | None:
-    """Why a judge could not work on ``t``'s artifact (a program that does not parse), or None."""
+def unjudgeable(problem: Problem, artifact: Artifact) -> str | None:
+    """Why a judge could not work on ``artifact`` (a program that does not parse), or None."""
     from oversight.envs.programs.dsl import parse
     from oversight.envs.programs.env import ENV_NAME
 
-    if t.problem.env != ENV_NAME:
+    if problem.env != ENV_NAME:
         return None
-    data = t.problem.data
-    for name, text in (("reference", data.get("reference")), ("artifact", t.artifact.content)):
+    data = problem.data
+    for name, text in (("reference", data.get("reference")), ("artifact", artifact.content)):
         try:
             parse(str(text), int(data.get("bits", 8)))
         except (OversightError, ValueError, TypeError) as e:
@@ -381,6 +381,9 @@ def add_items(session: Session, study: Study, items: Iterable[NewItem]) -> list[
         unknown = sorted(set(new.messages) - set(arm_names))
         if unknown:
             raise OversightError(f"item {new.key}: unknown arms {unknown}; study arms: {arm_names}")
+        broken = unjudgeable(new.problem, new.artifact)
+        if broken is not None:
+            raise OversightError(f"item {new.key}: {broken}; no judge could judge it")
         item = session.scalar(select(Item).where(Item.study_id == study.id, Item.key == new.key))
         if item is None:
             item = Item(
