@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -722,3 +723,71 @@ def test_items_whose_programs_do_not_parse_are_refused_by_the_api(tmp_path: Path
     r = client.post(f"/api/studies/{study['id']}/items", json=body, headers=AUTH)
     assert r.status_code == 400
     assert "item bad: the artifact program does not parse" in r.json()["error"]
+
+
+def upload_study(
+    client: TestClient, lines: list[str], arms: str = "unassisted\nassisted = assisted"
+):
+    page = client.get("/admin")
+    form = {"csrf": csrf_of(page.text), "name": "up", "arms": arms, "judges": "2"}
+    files = {"dataset": ("data.jsonl", "".join(x + "\n" for x in lines), "application/json")}
+    return client.post("/admin/studies", data=form, files=files, follow_redirects=False)
+
+
+def test_an_upload_skips_bad_lines_and_reports_them(tmp_path: Path, transcripts):
+    client = make_client(tmp_path / "db.sqlite")
+    sign_in(client)
+    lines = [t.model_dump_json() for t in transcripts]
+    lines[3:3] = ["not json at all", '{"secret": "hunter2"}']
+    r = upload_study(client, lines)
+    assert r.status_code == 303
+    page = " ".join(html.unescape(client.get(r.headers["location"]).text).split())
+    assert "Data set loaded: 6 items." in page and "2 lines skipped" in page
+    assert "line 4: not a transcript" in page and "line 5: not a transcript" in page
+    assert "hunter2" not in page
+    refused = upload_study(client, lines, arms="alone\nhelped = nope")
+    assert refused.status_code == 400 and "'nope'" in html.unescape(refused.text)  # checked first
+    with Database(tmp_path / "db.sqlite").session() as s:
+        assert s.query(Study).count() == 1
+
+
+def test_a_large_upload_loads_in_the_background_while_judges_work(
+    tmp_path: Path, transcripts, monkeypatch: pytest.MonkeyPatch
+):
+    import threading
+
+    from oversight.web import app as web_app
+    from oversight.web import loading
+
+    monkeypatch.setattr(web_app, "SYNC_BYTES", 0)  # every upload counts as large
+    monkeypatch.setattr(loading, "BATCH", 2)
+    first_batch, go_on = threading.Event(), threading.Event()
+    update = loading._update
+
+    def slow(db, study_id, **changes):  # after a batch's transaction has committed
+        update(db, study_id, **changes)
+        if changes.get("state") is None and changes.get("items"):
+            first_batch.set()
+            assert go_on.wait(10)
+
+    monkeypatch.setattr(loading, "_update", slow)
+    client = make_client(tmp_path / "db.sqlite")
+    sign_in(client)
+    r = upload_study(client, [t.model_dump_json() for t in transcripts])
+    assert r.status_code == 303  # at once: the items load on a thread
+    assert first_batch.wait(10)
+    study_page = client.get(r.headers["location"]).text
+    assert (
+        "Loading the data set: 0 items stored so far" in study_page or "items stored" in study_page
+    )
+    token = next(iter(re.findall(r"/j/([\w-]+)", study_page)))
+    judge = TestClient(client.app)
+    assert assignment_of(judge.get(f"/j/{token}").text) is not None  # judging while loading
+    go_on.set()
+    for _ in range(100):
+        with Database(tmp_path / "db.sqlite").session() as s:
+            state = s.query(Study).one().design["loading"]
+        if state["state"] != "loading":
+            break
+        threading.Event().wait(0.05)
+    assert state["state"] == "done" and state["items"] == 6

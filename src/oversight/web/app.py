@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,9 +32,10 @@ from starlette.datastructures import UploadFile
 
 from oversight.core.errors import BudgetExceeded, OversightError
 from oversight.core.records import Transcript
+from oversight.core.runs import TRANSCRIPTS
 from oversight.learning.export import Row
 from oversight.metrics.estimate import format_estimate
-from oversight.web import judging, results, studies
+from oversight.web import judging, loading, results, studies
 from oversight.web.db import Database
 from oversight.web.models import Judge, Study
 from oversight.web.security import (
@@ -49,6 +52,8 @@ from oversight.web.security import (
 HERE = Path(__file__).parent
 VIEWER_PREFIX = "/runs"
 EXPORTS = ("transcripts.jsonl", "preference.jsonl", "unpaired.jsonl")
+SYNC_BYTES = 1 << 20
+"""Data sets up to this size load within the creating request; larger ones on a thread."""
 
 
 class NewStudy(BaseModel):
@@ -236,22 +241,51 @@ def create_app(
 
     @app.post("/admin/studies", dependencies=[Depends(admin_page)])
     async def admin_create(request: Request) -> Response:
+        """Create a study from a run folder or an uploaded JSONL file: checked in the request,
+        its items stored in small transactions (on a thread for a large file)."""
         form = await request.form()
         require_csrf(request, str(form.get("csrf", "")), ADMIN_PRINCIPAL)
-        upload = form.get("dataset")
-        text = ""
-        if isinstance(upload, UploadFile):
-            text = (await upload.read()).decode("utf-8", errors="replace")
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-
-        def create() -> int:
-            with db.session() as session:
-                return _create_from_form(session, fields, text).id
-
-        study_id = await run_in_threadpool(create)
+        spec = _spec_from_form(fields)
+        upload = form.get("dataset")
+        source = fields.get("source", "").strip()
+        if isinstance(upload, UploadFile) and upload.filename:
+            path, owned = await _save_upload(upload), True
+        elif source:
+            path, owned = _jsonl_of(_source_path(source)), False
+        else:
+            raise OversightError("give a run folder or upload a JSONL data set of transcripts")
+        try:
+            plan = await run_in_threadpool(loading.prepare, path, spec)
+        except BaseException:
+            if owned:
+                path.unlink(missing_ok=True)
+            raise
+        study_id = await run_in_threadpool(loading.start, db, spec, plan)
+        if path.stat().st_size > SYNC_BYTES:
+            loading.start_loading(db, study_id, spec, plan, path, owned)
+        else:
+            await run_in_threadpool(loading.load, db, study_id, spec, plan, path, owned)
         return RedirectResponse(f"/admin/studies/{study_id}", status_code=303)
 
-    def _create_from_form(session: Session, form: dict[str, str], text: str) -> Study:
+    async def _save_upload(upload: UploadFile) -> Path:
+        """The upload in a temporary file, copied a megabyte at a time."""
+        fd, name = tempfile.mkstemp(prefix="oversight-upload-", suffix=".jsonl")
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await upload.read(1 << 20):
+                out.write(chunk)
+        return Path(name)
+
+    def _jsonl_of(path: Path) -> Path:
+        if path.is_dir():
+            if not (path / TRANSCRIPTS).is_file():
+                raise OversightError(f"{path} is not a run folder (no {TRANSCRIPTS})")
+            return path / TRANSCRIPTS
+        if not path.is_file():
+            raise OversightError(f"no such run folder or JSONL file: {path}")
+        return path
+
+    def _spec_from_form(form: dict[str, str]) -> studies.StudySpec:
         def number(key: str, default: int | None) -> int | None:
             raw = form.get(key, "").strip()
             if not raw:
@@ -261,15 +295,8 @@ def create_app(
             except ValueError:
                 raise OversightError(f"{key}: {raw!r} is not a whole number") from None
 
-        source = form.get("source", "").strip()
-        if text.strip():
-            transcripts = studies.parse_transcripts(text)
-        elif source:
-            transcripts = studies.load_transcripts(_source_path(source))
-        else:
-            raise OversightError("give a run folder or upload a JSONL data set of transcripts")
         try:
-            spec = studies.StudySpec(
+            return studies.StudySpec(
                 name=form.get("name", "").strip(),
                 instructions=form.get("instructions", "").strip() or studies.DEFAULT_INSTRUCTIONS,
                 arms=studies.parse_arms(form.get("arms", "")),
@@ -283,7 +310,6 @@ def create_app(
             )
         except ValidationError as e:
             raise OversightError(_validation_message(e)) from None
-        return studies.create_study(session, spec, transcripts)
 
     def _source_path(source: str) -> Path:
         """A server-side source: as given, or relative to the runs folder when that exists."""

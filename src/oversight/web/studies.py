@@ -25,6 +25,7 @@ import random
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -135,20 +136,6 @@ def load_transcripts(path: str | Path) -> list[Transcript]:
     return out
 
 
-def parse_transcripts(text: str) -> list[Transcript]:
-    """Transcripts from JSONL text (an uploaded data set); errors name the line."""
-    out = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                out.append(Transcript.model_validate_json(line))
-            except ValidationError as e:
-                raise OversightError(f"data set line {i}: not a transcript record: {e}") from None
-    if not out:
-        raise OversightError("the data set holds no transcripts")
-    return out
-
-
 class NewItem(BaseModel):
     """An item before it is stored: what each offered arm shows."""
 
@@ -160,17 +147,36 @@ class NewItem(BaseModel):
     is_catch: bool = False
 
 
-def resolve_sources(arms: Sequence[ArmSpec], transcripts: Sequence[Transcript]) -> list[ArmSpec]:
-    """Each arm with the one source it shows: a source is the arm of the transcripts whose
-    messages it shows; ``*`` stands for the only one there is. A source that is absent,
-    ambiguous, or mixes protocols or assistants is refused, naming what matched."""
-    sources: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
-    for t in transcripts:
+@dataclass
+class Sources:
+    """What the transcripts offer as sources: per arm of the data, the (protocol, assistants)
+    kinds of its transcripts with messages; and every arm present."""
+
+    kinds: dict[str, set[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    present: set[str] = field(default_factory=set)
+
+    def add(self, t: Transcript) -> None:
+        self.present.add(t.arm)
         shown = [m for m in t.messages if m.visible_to_judge]
         if shown:
             authors = tuple(sorted({m.claim.author for m in shown if m.claim is not None}))
-            sources.setdefault(t.arm, set()).add((t.protocol, authors))
-    present = sorted({t.arm for t in transcripts})
+            self.kinds.setdefault(t.arm, set()).add((t.protocol, authors))
+
+
+def resolve_sources(arms: Sequence[ArmSpec], transcripts: Sequence[Transcript]) -> list[ArmSpec]:
+    """:func:`resolve_arms` on the sources of ``transcripts``."""
+    found = Sources()
+    for t in transcripts:
+        found.add(t)
+    return resolve_arms(arms, found)
+
+
+def resolve_arms(arms: Sequence[ArmSpec], found: Sources) -> list[ArmSpec]:
+    """Each arm with the one source it shows: a source is the arm of the transcripts whose
+    messages it shows; ``*`` stands for the only one there is. A source that is absent,
+    ambiguous, or mixes protocols or assistants is refused, naming what matched."""
+    sources = found.kinds
+    present = sorted(found.present)
     out = []
     for arm in arms:
         source = arm.source
@@ -190,13 +196,13 @@ def resolve_sources(arms: Sequence[ArmSpec], transcripts: Sequence[Transcript]) 
                 )
             kinds = sources.get(source, set())
             if len(kinds) > 1:
-                found = "; ".join(
+                mixed = "; ".join(
                     f"{protocol} by {', '.join(authors) or 'no named assistant'}"
                     for protocol, authors in sorted(kinds)
                 )
                 raise OversightError(
                     f"arms: {arm.name}'s source {source!r} mixes protocols or assistants "
-                    f"({found}); split the data so that each source is one of them"
+                    f"({mixed}); split the data so that each source is one of them"
                 )
         protocol = next(iter(sources[source]))[0] if source in sources else "direct"
         out.append(arm.model_copy(update={"source": source, "protocol": protocol}))
@@ -328,9 +334,23 @@ def create_study(session: Session, spec: StudySpec, transcripts: Sequence[Transc
         keep = sorted(random.Random(f"{spec.seed}:items").sample(range(len(items)), spec.items))
         items = [items[i] for i in keep]
     items += catch_items(items, [a.name for a in spec.arms], spec.catch_trials, spec.seed)
+    protocol = spec.protocol or (transcripts[0].protocol if transcripts else "")
+    study = new_study(session, spec, arms, protocol, dict(left_out))
+    add_items(session, study, items)
+    return study
+
+
+def new_study(
+    session: Session,
+    spec: StudySpec,
+    arms: Sequence[ArmSpec],
+    protocol: str,
+    left_out: dict[str, int],
+    loading: dict[str, Any] | None = None,
+) -> Study:
+    """Store a study's row and judges, no items yet."""
     # By default the simulated judge's budget, so human and simulated judges compare.
     budget = JudgeConfig().budget if spec.budget is None else spec.budget
-    protocol = spec.protocol or (transcripts[0].protocol if transcripts else "")
     study = Study(
         name=spec.name,
         instructions=spec.instructions,
@@ -351,12 +371,12 @@ def create_study(session: Session, spec: StudySpec, transcripts: Sequence[Transc
         "seed": spec.seed,
         "cursor": 0,
         "seats": {j.name: j.seat for j in study.judges},
-        "left_out": dict(left_out),  # artifacts not offered under every arm, by why
+        "left_out": left_out,  # artifacts not offered under every arm, by why
         "time_limit": spec.time_limit,
+        **({"loading": loading} if loading is not None else {}),
     }
     session.add(study)
     session.flush()
-    add_items(session, study, items)
     return study
 
 
