@@ -175,3 +175,55 @@ def test_text_judge_sees_what_the_protocols_judge_sees(tmp_path: Path):
     with TestClient(app) as client:
         rows = client.get(f"/api/studies/{created['id']}/verdicts", headers=auth).json()
     assert rows
+
+
+def test_browser_upload_arms_time_results_and_exports(tmp_path: Path):
+    """Items 2-6 of a study in the browser: an upload with a bad line loads and reports it; an
+    ambiguous arm is refused; judges judge by keys; results compare the arms on the same items
+    and time the items; exports carry each arm's protocol."""
+    import json
+
+    transcripts = program_transcripts(2)
+    data = tmp_path / "data.jsonl"
+    lines = [t.model_dump_json() for t in transcripts]
+    data.write_text("\n".join([*lines[:2], "not a transcript", *lines[2:]]) + "\n")
+    app = create_app(tmp_path / "db.sqlite", SECRET)
+    with live_server(app) as base, sync_playwright() as p:
+        browser = launch_chromium(p)
+        admin = browser.new_context().new_page()
+        admin.goto(f"{base}/admin/login")
+        admin.fill("input[name=secret]", SECRET)
+        admin.click("button[type=submit]")
+
+        def create(arms: str) -> None:
+            admin.goto(f"{base}/admin")
+            admin.fill("input[name=name]", "upload study")
+            admin.set_input_files("input[name=dataset]", str(data))
+            admin.fill("textarea[name=arms]", arms)
+            admin.fill("input[name=judges]", "2")
+            admin.click("#new-study button[type=submit]")
+
+        create("unassisted\nhelped = nope")
+        assert "which the source lacks" in admin.content()  # refused before anything is stored
+        create("unassisted\nassisted = *")  # the data's only source
+        assert "Data set loaded: 4 items" in admin.inner_text("#loading")
+        assert "line 3: not a transcript" in admin.inner_text("#loading")
+        links = [a.get_attribute("href") for a in admin.locator("a.judge-link").all()]
+        for link in links:
+            judge = browser.new_context().new_page()
+            judge.goto(str(link))
+            while judge.locator("#verdict-form").count():
+                judge.keyboard.press("r")
+                judge.click("#submit-verdict")
+            assert judge.locator("#finished").count()
+        admin.click("text=Results")
+        assert "assisted" in admin.inner_text("#paired") and "4" in admin.inner_text("#paired")
+        assert "No item was left out" in admin.inner_text("#left-out")
+        href = admin.locator("a", has_text="transcripts.jsonl").first.get_attribute("href")
+        rows = [json.loads(x) for x in admin.request.get(f"{base}{href}").text().splitlines()]
+        assert {(r["arm"], r["protocol"]) for r in rows} == {
+            ("unassisted", "direct"),
+            ("assisted", "critique"),
+        }
+        assert all(r["meta"]["seconds"] >= 0 for r in rows) and len(rows) == 8
+        browser.close()
