@@ -791,3 +791,16 @@ def test_a_large_upload_loads_in_the_background_while_judges_work(
             break
         threading.Event().wait(0.05)
     assert state["state"] == "done" and state["items"] == 6
+
+
+def test_api_creates_a_study_from_a_server_side_run_folder(tmp_path: Path, transcripts):
+    store = RunStore(tmp_path / "runs" / "run-1")
+    store.create("name: api\n")
+    store.append(transcripts)
+    client = TestClient(create_app(tmp_path / "db.sqlite", SECRET, runs_dir=tmp_path / "runs"))
+    body = {"spec": {"name": "s", "arms": ARMS, "judges": 2}, "source": "run-1"}
+    r = client.post("/api/studies", json=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == 6
+    missing = client.post("/api/studies", json={**body, "source": "nowhere"}, headers=AUTH)
+    assert missing.status_code == 400 and "no such run folder" in missing.json()["error"]

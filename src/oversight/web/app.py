@@ -500,12 +500,17 @@ def create_app(
     def api_create(body: NewStudy, session: SessionDep) -> dict[str, Any]:
         if (body.transcripts is None) == (body.source is None):
             raise OversightError("give exactly one of transcripts and source")
-        transcripts = (
-            body.transcripts
-            if body.transcripts is not None
-            else studies.load_transcripts(_source_path(body.source or ""))
-        )
-        study = studies.create_study(session, body.spec, transcripts)
+        if body.transcripts is not None:
+            return _study_json(studies.create_study(session, body.spec, body.transcripts))
+        # a server-side file streams in, as from the admin form (here within the request)
+        path = _jsonl_of(_source_path(body.source or ""))
+        plan = loading.prepare(path, body.spec)
+        study_id = loading.start(db, body.spec, plan)
+        loading.load(db, study_id, body.spec, plan, path)
+        study = study_of(session, study_id)
+        state = study.design.get("loading", {})
+        if state.get("state") == "failed":
+            raise OversightError(f"study {study_id}: loading failed: {state.get('error')}")
         return _study_json(study)
 
     @app.get("/api/studies/{study_id}", dependencies=[Depends(admin_api)])

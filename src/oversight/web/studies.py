@@ -26,7 +26,6 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -35,9 +34,7 @@ from sqlalchemy.orm import Session
 
 from oversight.core.config import Strict
 from oversight.core.errors import OversightError
-from oversight.core.jsonl import read_jsonl
 from oversight.core.records import Artifact, Gold, Problem, Transcript
-from oversight.core.runs import TRANSCRIPTS, RunStore
 from oversight.judges.budgeted import JudgeConfig
 from oversight.web.models import Assignment, Item, Judge, Study, VerdictRow
 
@@ -118,22 +115,6 @@ def parse_arms(text: str) -> list[ArmSpec]:
     if not arms:
         raise OversightError("arms: give at least one arm, e.g. 'unassisted, assisted = *'")
     return arms
-
-
-def load_transcripts(path: str | Path) -> list[Transcript]:
-    """Transcripts from a run folder or a JSONL file of transcript records."""
-    p = Path(path)
-    if p.is_dir():
-        if not (p / TRANSCRIPTS).is_file():
-            raise OversightError(f"{p} is not a run folder (no {TRANSCRIPTS})")
-        out = RunStore(p).transcripts()
-    elif p.is_file():
-        out = list(read_jsonl(p, Transcript))
-    else:
-        raise OversightError(f"no such run folder or JSONL file: {p}")
-    if not out:
-        raise OversightError(f"{p} holds no transcripts")
-    return out
 
 
 class NewItem(BaseModel):
