@@ -48,6 +48,7 @@ def judge_all(page: Page, link: str, shots: Path, name: str) -> int:
             assert budget_left(page) == before - run_cost - 1
             assert "ran R and P on 7" in page.inner_text("#checks")
             assert "R line 0 on 7" in page.inner_text("#checks")
+            page.wait_for_selector("html[data-keys=on]", state="attached")
             page.keyboard.press("r")  # the keys choose the verdict
             assert page.is_checked("input[name=decision][value=reject]")
             page.keyboard.press("a")
@@ -212,8 +213,12 @@ def test_browser_upload_arms_time_results_and_exports(tmp_path: Path):
         for link in links:
             judge = browser.new_context().new_page()
             judge.goto(str(link))
-            while judge.locator("#verdict-form").count():
+            for _ in range(10):  # 4 items each; bounded, so a broken page fails, never hangs
+                if not judge.locator("#verdict-form").count():
+                    break
+                judge.wait_for_selector("html[data-keys=on]", state="attached")
                 judge.keyboard.press("r")
+                assert judge.is_checked("input[name=decision][value=reject]")
                 judge.click("#submit-verdict")
             assert judge.locator("#finished").count()
         admin.click("text=Results")

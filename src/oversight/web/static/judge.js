@@ -57,4 +57,5 @@ function countDown() {
 
 document.addEventListener("submit", sendCheck);
 document.addEventListener("DOMContentLoaded", countDown);
+document.documentElement.dataset.keys = "on";  // the shortcuts are live (tests wait for it)
 document.addEventListener("keydown", shortcut);
