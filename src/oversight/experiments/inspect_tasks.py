@@ -70,7 +70,7 @@ def protocol_task_of(
         Sample(
             id=eid,
             input=c.context.question,
-            choices=[c.context.answers[i] for i in range(len(c.context.answers))],
+            choices=list(c.context.answers),
             target=LETTERS[int(c.gold.info["correct"])],
             metadata={"item": c.problem.id, "display": c.meta.get("display", "")},
         )
